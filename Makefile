@@ -1,0 +1,30 @@
+# The two commands of the README, and a few helpers. Everything installs into ./.venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+OUT ?= slm-migrate-out
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: set up, then analyze the bundled sample logs into ./slm-migrate-out
+demo: $(STAMP)
+	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)
+
+## make test: set up, then run the test suite (offline, ~1 minute)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make bench: the analyze benchmark (100k and 1M calls; minutes, several GB of disk in /tmp)
+bench: $(STAMP)
+	$(BIN)/python bench/analyze.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,147 @@
+"""Benchmark `slm-migrate analyze` end to end on generated logs of 100k and 1M calls.
+
+For each size: generate a gzipped OpenAI request/response log with `sample_logs/generate.py` (a
+different seed from the committed sample), run `slm-migrate analyze` on it in a fresh process, and
+measure wall time, calls/s and peak RSS (`ru_maxrss` of that process). Also scores the clustering
+against the generator's ground truth (adjusted Rand index), so speed is never bought with quality.
+
+    python bench/analyze.py                    # 100k and 1M (several minutes, ~1.5 GB in bench/out)
+    python bench/analyze.py --sizes 20000      # a quick run
+    python bench/analyze.py --results bench/RESULTS.md   # also rewrite the results table
+
+Results go to stdout as JSON lines, and with --results into the marked block of RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sklearn.metrics import adjusted_rand_score
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT / "sample_logs" / "generate.py"
+BEGIN, END = "<!-- bench:analyze:begin -->", "<!-- bench:analyze:end -->"
+
+
+def generate(path: Path, calls: int, seed: int) -> float:
+    if path.exists() and Path(f"{path}.labels.jsonl").exists():
+        return 0.0
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--single-format", "openai", "--file", str(path),
+         "--calls", str(calls), "--seed", str(seed)],
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in bytes) of `cmd` run in a child of a fresh measuring process."""
+    probe = (
+        "import resource, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True)
+    seconds, rss_kib = out.stdout.split()
+    return float(seconds), int(rss_kib) * 1024
+
+
+def ari(labels_path: Path, assignments_path: Path) -> float:
+    truth = {}
+    with open(labels_path) as handle:
+        for line in handle:
+            row = json.loads(line)
+            truth[row["line"]] = row["subtask"]
+    pred, gold = [], []
+    with open(assignments_path) as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["line"] in truth:
+                pred.append(row["cluster"])
+                gold.append(truth[row["line"]])
+    return adjusted_rand_score(gold, pred)
+
+
+def run_size(calls: int, workdir: Path, seed: int) -> dict:
+    log = workdir / f"calls-{calls}.openai.jsonl.gz"
+    gen_seconds = generate(log, calls, seed)
+    out = workdir / f"out-{calls}"
+    cmd = [sys.executable, "-m", "migrate", "analyze", str(log), "--out", str(out), "--json"]
+    seconds, rss = measure(cmd)
+    clusters = json.loads((out / "analysis" / "clusters.json").read_text())
+    return {
+        "calls": calls,
+        "file_mb": round(log.stat().st_size / 2**20, 1),
+        "seconds": round(seconds, 1),
+        "calls_per_s": round(calls / seconds),
+        "peak_rss_mb": round(rss / 2**20),
+        "clusters": clusters["totals"]["clusters"],
+        "outliers": clusters["totals"]["outliers"],
+        "ari": round(ari(Path(f"{log}.labels.jsonl"), out / "analysis" / "assignments.jsonl"), 4),
+        "generate_seconds": round(gen_seconds, 1),
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
+
+
+def write_results(path: Path, rows: list[dict]) -> None:
+    lines = [
+        BEGIN,
+        f"Measured {dt.date.today().isoformat()} on {machine()}.",
+        "",
+        "| calls | log (gz) | wall time | calls/s | peak RSS | subtasks found | outliers | ARI vs truth |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['calls']:,} | {r['file_mb']} MB | {r['seconds']} s | {r['calls_per_s']:,} | "
+            f"{r['peak_rss_mb']:,} MB | {r['clusters']} | {r['outliers']:,} | {r['ari']} |"
+        )
+    lines.append(END)
+    block = "\n".join(lines)
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(head + block + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--results", type=Path, default=None, help="rewrite the table in this RESULTS.md")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for calls in args.sizes:
+        row = run_size(calls, args.workdir, args.seed)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    if args.results:
+        write_results(args.results, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Analyze: discover the recurring subtasks in agent logs and say which a small model could take.
+
+Reads: log files (via `migrate.ingest`). Writes, under the workspace `DIR`:
+- `DIR/analysis/assignments.jsonl`: `{"id", "line", "cluster"}` per ingested call, in input order;
+- `DIR/analysis/clusters.json`: per cluster its id, name, size, shares, output, suitability, examples;
+- `DIR/analysis/embedding.npz`: the request embedding (features kept, idf, SVD basis, centroids),
+  plain arrays loaded without pickle, for routing new requests the same way;
+- `DIR/analysis/report.md`, `DIR/analysis/report.html` (self-contained, with plots);
+- `DIR/quarantine.jsonl` and the `analyze` entry of `DIR/manifest.json`.
+Takes: `AnalyzeParams`. Returns: `AnalyzeResult` (the summary and the paths written).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from migrate import __version__
+from migrate.analyze import naming
+from migrate.analyze.cluster import OUTLIER, ClusterParams, assign_clusters, embed
+from migrate.analyze.cost import PriceTable
+from migrate.analyze.suitability import SuitabilityParams, Totals, profile_cluster
+from migrate.analyze.table import CallTable
+from migrate.errors import MigrateError
+from migrate.ingest import Ingestor, IngestParams
+from migrate.progress import ProgressFn, no_progress
+from migrate.records import CallRecord
+from migrate.workspace import JsonlWriter, Workspace, atomic_open, write_json
+
+OUTLIER_ID = "outlier"
+EXAMPLES_PER_CLUSTER = 3
+EXAMPLE_CHARS = 4000
+
+
+class AnalyzeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ingest: IngestParams
+    out: Path = Field(Path("slm-migrate-out"), description="workspace folder")
+    prices: Path | None = Field(None, description="YAML price table merged over the bundled one")
+    cluster: ClusterParams = Field(default_factory=ClusterParams)
+    suitability: SuitabilityParams = Field(default_factory=SuitabilityParams)
+
+
+@dataclass
+class AnalyzeResult:
+    summary: dict[str, Any]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def cluster_id(index: int) -> str:
+    return OUTLIER_ID if index == OUTLIER else f"c{index:02d}"
+
+
+def _clip(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str) and len(content) > EXAMPLE_CHARS:
+        message = {**message, "content": content[:EXAMPLE_CHARS] + " […]"}
+    return message
+
+
+def example_view(record: CallRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "model": record.model,
+        "agent": record.agent,
+        "tools": [t["function"].get("name") for t in record.tools],
+        "messages": [_clip(m) for m in record.messages],
+        "response": _clip(record.response) if record.response else None,
+        "error": record.error,
+    }
+
+
+def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeResult:
+    started = time.perf_counter()
+    workspace = Workspace(params.out)
+    prices = PriceTable(params.prices)
+    table = CallTable(prices)
+    quarantine = JsonlWriter(workspace.quarantine_path)
+    ingestor = Ingestor(params.ingest, quarantine.write, progress)
+    try:
+        for record in ingestor.records():
+            table.add(record)
+    finally:  # the quarantine is kept even when the run fails: nothing is lost
+        quarantine.commit()
+    ingest_seconds = time.perf_counter() - started
+
+    progress("cluster", 0, 3)
+    embedding = embed(table, params.cluster)
+    progress("cluster", 1, 3)
+    clustering = assign_clusters(table, embedding, params.cluster)
+    progress("cluster", 2, 3)
+    analysis = describe_clusters(table, clustering, prices, params)
+    progress("cluster", 3, 3)
+
+    out = workspace.stage_dir("analysis")
+    paths = {
+        "assignments": out / "assignments.jsonl",
+        "clusters": out / "clusters.json",
+        "embedding": out / "embedding.npz",
+        "report_md": out / "report.md",
+        "report_html": out / "report.html",
+        "quarantine": workspace.quarantine_path,
+    }
+    write_assignments(paths["assignments"], table, clustering.labels)
+    write_json(paths["clusters"], analysis)
+    write_embedding(paths["embedding"], embedding, clustering)
+    from migrate.report import write_analysis_reports  # matplotlib: imported only when reporting
+
+    write_analysis_reports(analysis, plot_points(embedding, clustering), paths["report_md"], paths["report_html"])
+
+    summary = build_summary(analysis, ingestor, paths, time.perf_counter() - started, ingest_seconds)
+    workspace.record_stage(
+        "analyze",
+        inputs=ingestor.input_hashes(),
+        params=params.model_dump(mode="json"),
+        outputs=[p for k, p in paths.items() if k != "quarantine"],
+    )
+    return AnalyzeResult(summary=summary, paths=paths)
+
+
+def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: AnalyzeParams) -> dict[str, Any]:
+    labels = clustering.labels
+    timestamps = table.column("timestamp")
+    known_ts = timestamps[~np.isnan(timestamps)]
+    days = float((known_ts.max() - known_ts.min()) / 86400.0) if len(known_ts) > 1 else 0.0
+    prompt, completion = table.column("prompt_tokens"), table.column("completion_tokens")
+    totals = Totals(
+        calls=len(table),
+        prompt_tokens=float(prompt[prompt >= 0].sum()),
+        completion_tokens=float(completion[completion >= 0].sum()),
+        cost_usd=float(np.nansum(table.column("cost"))),
+        days=days,
+    )
+    actions = table.action_matrix()
+    examples_by_cluster: dict[int, list[CallRecord]] = {}
+    for kept in table.examples.values():
+        for row, record in kept:
+            examples_by_cluster.setdefault(int(labels[row]), []).append(record)
+    terms = naming.distinctive_terms(examples_by_cluster)
+
+    clusters = []
+    for index in [*range(int(labels.max()) + 1 if len(labels) else 0), OUTLIER]:
+        rows = np.flatnonzero(labels == index)
+        if len(rows) == 0:
+            continue
+        profile = profile_cluster(table, actions, rows, totals, params.suitability, prices.slm_cost)
+        agents = table.agent_counts(rows)
+        name, description = naming.name_cluster(profile, terms.get(index, []), agents)
+        if index == OUTLIER:
+            name, description = "outliers (stay on the LLM)", "Calls that belong to no recurring subtask."
+            profile["suitability"] = {
+                "score": 0.0, "recommendation": "keep_on_llm", "components": {},
+                "reasons": ["not a recurring subtask: one-off or rare calls stay on the LLM"],
+            }
+        tools_offered = Counter(
+            t["function"].get("name") for r in examples_by_cluster.get(index, []) for t in r.tools
+        )
+        clusters.append({
+            "id": cluster_id(index),
+            "name": name,
+            "description": description,
+            **profile,
+            "terms": terms.get(index, []),
+            "agent_hints": [{"hint": h, "count": c} for h, c in agents.most_common(5)],
+            "models": dict(Counter(
+                table.models.names[m] for m in table.column("model_ids")[rows] if m >= 0
+            ).most_common(5)),
+            "tools_offered": sorted(t for t in tools_offered if t),
+            "examples": [example_view(r) for r in examples_by_cluster.get(index, [])[:EXAMPLES_PER_CLUSTER]],
+        })
+    recommended = [c for c in clusters if c["suitability"]["recommendation"] == "specialize"]
+    moved_cost = sum(c["cost"]["llm_usd"] for c in recommended)
+    slm_cost = sum(c["cost"]["slm_usd"] for c in recommended)
+    return {
+        "version": 1,
+        "tool_version": __version__,
+        "seed": params.cluster.seed,
+        "totals": {
+            "calls": totals.calls,
+            "clusters": sum(1 for c in clusters if c["id"] != OUTLIER_ID),
+            "outliers": int((labels == OUTLIER).sum()),
+            "prompt_tokens": int(totals.prompt_tokens),
+            "completion_tokens": int(totals.completion_tokens),
+            "cost_usd": round(totals.cost_usd, 4),
+            "calls_with_known_cost": int((~np.isnan(table.column("cost"))).sum()),
+            "days": round(days, 3),
+            "unpriced_models": sorted(
+                name for name in table.models.names if prices.price_for(name) is None
+            ),
+        },
+        "migration": {
+            "recommended": [c["id"] for c in recommended],
+            "calls_share": round(sum(c["shares"]["calls"] for c in recommended), 4),
+            "cost_share": round(sum(c["shares"]["cost"] for c in recommended), 4),
+            "llm_usd": round(moved_cost, 4),
+            "slm_usd": round(slm_cost, 4),
+            "savings_usd": round(moved_cost - slm_cost, 4),
+            "monthly_savings_usd": round((moved_cost - slm_cost) / days * 30, 2) if days > 0 else None,
+        },
+        "prices": prices.describe(),
+        "params": params.model_dump(mode="json", exclude={"ingest", "out"}),
+        "clusters": clusters,
+    }
+
+
+def write_assignments(path: Path, table: CallTable, labels: np.ndarray) -> None:
+    names = {index: cluster_id(index) for index in np.unique(labels).tolist()}
+    with JsonlWriter(path) as out:
+        for record_id, line, label in zip(table.ids, table.column("lines").tolist(), labels.tolist()):
+            out.write({"id": record_id, "line": line, "cluster": names[label]})
+
+
+def write_embedding(path: Path, embedding, clustering) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        used_features=embedding.used_features,
+        idf=embedding.idf,
+        components=embedding.components,
+        micro_centroids=clustering.micro_centroids,
+        micro_cluster=clustering.micro_cluster,
+    )
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def plot_points(embedding, clustering, limit: int = 3000) -> dict[str, Any]:
+    """A 2-D view of a sample of calls (first two SVD axes of the request embedding)."""
+    sample = clustering.sample[:limit]
+    points = embedding.vectors[sample]
+    centred = points - points.mean(axis=0)
+    _, _, axes = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ axes[:2].T
+    return {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "cluster": [cluster_id(int(c)) for c in clustering.labels[sample]]}
+
+
+def build_summary(analysis, ingestor: Ingestor, paths, seconds: float, ingest_seconds: float) -> dict[str, Any]:
+    return {
+        "files": [s.to_dict() for s in ingestor.stats],
+        "warnings": ingestor.warnings,
+        "records": ingestor.total_records,
+        "quarantined": ingestor.total_quarantined,
+        "totals": analysis["totals"],
+        "migration": analysis["migration"],
+        "clusters": [
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "size": c["size"],
+                "calls_share": c["shares"]["calls"],
+                "cost_share": c["shares"]["cost"],
+                "output_kind": c["output"]["kind"],
+                "score": c["suitability"]["score"],
+                "recommendation": c["suitability"]["recommendation"],
+            }
+            for c in analysis["clusters"]
+        ],
+        "artifacts": {k: str(p) for k, p in paths.items()},
+        "seconds": round(seconds, 2),
+        "ingest_seconds": round(ingest_seconds, 2),
+    }
+
+
+__all__ = ["AnalyzeParams", "AnalyzeResult", "run", "MigrateError"]

@@ -1,0 +1,158 @@
+"""The compact, columnar state that analyze keeps per call while the logs stream past.
+
+Per call: where it came from, its context id, its hashed user-turn features, its action tokens and
+its numbers (tokens, cost, latency, time). Full records are kept only as a few examples per
+context (bounded), so memory grows with the number of calls by a few dozen numbers each — not with
+the size of the prompts.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction import FeatureHasher
+
+from migrate.analyze import features
+from migrate.analyze.cost import PriceTable
+from migrate.records import CallRecord
+
+N_FEATURES = 2**20
+EXAMPLES_PER_CONTEXT = 3
+MAX_EXAMPLES = 20_000
+_CHUNK = 4096
+
+
+class Vocab:
+    """Strings to dense ids, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.names: list[str] = []
+
+    def id(self, name: str) -> int:
+        found = self.ids.get(name)
+        if found is None:
+            found = self.ids[name] = len(self.names)
+            self.names.append(name)
+        return found
+
+
+class CallTable:
+    def __init__(self, prices: PriceTable):
+        self.prices = prices
+        self.hasher = FeatureHasher(n_features=N_FEATURES, input_type="dict", alternate_sign=False)
+        self.ids: list[str] = []
+        self.lines = array("i")
+        self.files = Vocab()
+        self.file_ids = array("i")
+        # request side
+        self.context_ids = array("i")
+        self._context_index: dict[tuple[Any, ...], int] = {}
+        self.context_keys: list[tuple[Any, ...]] = []
+        self._context_rows: list[sp.csr_matrix] = []
+        self._user_chunks: list[sp.csr_matrix] = []
+        self._pending_user: list[dict[str, float]] = []
+        # action side
+        self.kinds = array("b")
+        self.output_hashes = array("q")  # hash of the whole answer: how varied outputs are
+        self.actions = Vocab()
+        self.action_indptr = array("q", [0])
+        self.action_ids = array("i")
+        # numbers
+        self.prompt_tokens = array("q")
+        self.completion_tokens = array("q")
+        self.cost = array("d")
+        self.latency = array("d")
+        self.timestamp = array("d")
+        self.agents = Vocab()
+        self.agent_ids = array("i")
+        self.models = Vocab()
+        self.model_ids = array("i")
+        self.cost_logged = 0
+        # examples
+        self.examples: dict[int, list[tuple[int, CallRecord]]] = {}  # context -> (row, record)
+        self._n_examples = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, record: CallRecord) -> None:
+        row = len(self.ids)
+        self.ids.append(record.id)
+        self.lines.append(record.line)
+        self.file_ids.append(self.files.id(record.file))
+
+        key = features.context_key(record)
+        cid = self._context_index.get(key)
+        if cid is None:
+            cid = self._context_index[key] = len(self.context_keys)
+            self.context_keys.append(key)
+            self._context_rows.append(self.hasher.transform([features.context_features(key)]))
+        self.context_ids.append(cid)
+        self._pending_user.append(features.user_features(record))
+        if len(self._pending_user) >= _CHUNK:
+            self._flush_user()
+
+        kind = features.output_kind(record)
+        self.kinds.append(features.KINDS.index(kind))
+        self.output_hashes.append(features.output_hash(record))
+        for token in features.action_tokens(record, kind):
+            self.action_ids.append(self.actions.id(token))
+        self.action_indptr.append(len(self.action_ids))
+
+        prompt = record.prompt_tokens if record.prompt_tokens is not None else -1
+        completion = record.completion_tokens if record.completion_tokens is not None else -1
+        self.prompt_tokens.append(prompt)
+        self.completion_tokens.append(completion)
+        cost = record.cost_usd
+        if cost is not None:
+            self.cost_logged += 1
+        else:
+            cost = self.prices.cost(record.model, record.prompt_tokens, record.completion_tokens)
+        self.cost.append(np.nan if cost is None else cost)
+        self.latency.append(np.nan if record.latency_ms is None else record.latency_ms)
+        self.timestamp.append(np.nan if record.timestamp is None else record.timestamp)
+        self.agent_ids.append(self.agents.id(record.agent) if record.agent else -1)
+        self.model_ids.append(self.models.id(record.model) if record.model else -1)
+
+        kept = self.examples.setdefault(cid, [])
+        if len(kept) < EXAMPLES_PER_CONTEXT and self._n_examples < MAX_EXAMPLES:
+            kept.append((row, record))
+            self._n_examples += 1
+
+    def _flush_user(self) -> None:
+        if self._pending_user:
+            self._user_chunks.append(self.hasher.transform(self._pending_user).astype(np.float32))
+            self._pending_user = []
+
+    # -- finished columns ----------------------------------------------------------------------
+    def context_matrix(self) -> sp.csr_matrix:
+        return sp.vstack(self._context_rows, format="csr").astype(np.float32)
+
+    def user_matrix(self) -> sp.csr_matrix:
+        self._flush_user()
+        matrix = sp.vstack(self._user_chunks, format="csr") if self._user_chunks else sp.csr_matrix(
+            (0, N_FEATURES), dtype=np.float32
+        )
+        self._user_chunks = [matrix]
+        return matrix
+
+    def action_matrix(self) -> sp.csr_matrix:
+        indptr = np.frombuffer(self.action_indptr, dtype=np.int64)
+        indices = np.frombuffer(self.action_ids, dtype=np.int32)
+        data = np.ones(len(indices), dtype=np.float32)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(self), len(self.actions.names)))
+
+    def column(self, name: str) -> np.ndarray:
+        arr = getattr(self, name)
+        dtype = {"b": np.int8, "i": np.int32, "q": np.int64, "d": np.float64}[arr.typecode]
+        return np.frombuffer(arr, dtype=dtype)
+
+    def agent_counts(self, rows: np.ndarray) -> Counter[str]:
+        ids = self.column("agent_ids")[rows]
+        counts = Counter(ids[ids >= 0].tolist())
+        return Counter({self.agents.names[i]: n for i, n in counts.items()})

@@ -1,0 +1,133 @@
+"""The `slm-migrate` command line: parse flags, call one stage, print a summary. No logic here.
+
+Exit codes: 0 done; 1 unexpected failure (a bug: rerun with SLM_MIGRATE_DEBUG=1); 2 bad input or
+usage (the message says what and how to fix it); 3 a data-quality gate failed (`--strict`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from migrate import __version__
+from migrate.errors import MigrateError
+
+app = typer.Typer(
+    name="slm-migrate",
+    help="Move the repetitive work of LLM-powered agents onto fine-tuned small language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"slm-migrate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Move the repetitive work of LLM-powered agents onto fine-tuned small language models.
+
+    Pipeline: analyze (ingest, cluster, score) -> datasets -> finetune -> evaluate -> route.
+    """
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a `MigrateError` into a red message with its hint and the error's exit code."""
+    try:
+        yield
+    except MigrateError as exc:
+        stderr.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+        if exc.hint:
+            stderr.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@app.command()
+def env(as_json: bool = typer.Option(False, "--json", help="Print as JSON on stdout.")) -> None:
+    """Show versions of slm-migrate and its libraries, and the compute devices available."""
+    from migrate.envinfo import collect_env
+    from migrate.summary import print_env
+
+    info = collect_env()
+    if as_json:
+        _emit_json(info)
+    else:
+        print_env(info, stderr)
+
+
+@app.command()
+def analyze(
+    logs: list[Path] = typer.Argument(..., help="Log files (.jsonl or .jsonl.gz; globs are expanded).", show_default=False),
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder for the artifacts."),
+    log_format: Optional[str] = typer.Option(
+        None, "--format", "-f",
+        help="Force the format of every file: openai, openai_batch, openai_batch_input, openpipe, langfuse, langsmith, messages. Default: detected per file.",
+    ),
+    prices: Optional[Path] = typer.Option(None, "--prices", help="YAML price table merged over the bundled one (USD per 1M tokens)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed for sampling, SVD and k-means."),
+    min_cluster_size: int = typer.Option(10, "--min-cluster-size", help="Smaller groups of calls become outliers."),
+    merge_threshold: float = typer.Option(0.65, "--merge-threshold", help="Answer similarity (0-1) from which differently worded call sites merge into one subtask; lower merges more."),
+    min_calls: int = typer.Option(50, "--min-calls", help="Fewest calls for a cluster to be recommended for a specialist."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 3) when any input line is quarantined."),
+    max_line_bytes: int = typer.Option(8 * 1024 * 1024, "--max-line-bytes", help="Longer lines are quarantined."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Ingest agent call logs, discover their recurring subtasks and score each for a small model.
+
+    Writes OUT/analysis/{assignments.jsonl, clusters.json, report.md, report.html} and
+    OUT/quarantine.jsonl (every line that could not be read, with file, line and reason).
+    """
+    from migrate import analyze as stage
+    from migrate.analyze.cluster import ClusterParams
+    from migrate.analyze.suitability import SuitabilityParams
+    from migrate.ingest import IngestParams
+    from migrate.summary import print_analysis, progress_bars
+
+    params = stage.AnalyzeParams(
+        ingest=IngestParams(paths=logs, format=log_format, strict=strict, max_line_bytes=max_line_bytes),
+        out=out,
+        prices=prices,
+        cluster=ClusterParams(seed=seed, min_cluster_size=min_cluster_size, merge_threshold=merge_threshold),
+        suitability=SuitabilityParams(min_calls=min_calls),
+    )
+    with user_errors(), progress_bars(stderr) as progress:
+        result = stage.run(params, progress)
+    if as_json:
+        _emit_json(result.summary)
+    print_analysis(result.summary, stderr)
+
+
+def main() -> None:
+    """Console entry point: unexpected failures become a one-line message (traceback on demand)."""
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a message
+        if os.environ.get("SLM_MIGRATE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()  # no locals: they hold log text
+        else:
+            stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
+            stderr.print("[yellow]hint:[/] rerun with SLM_MIGRATE_DEBUG=1 for the traceback, and report it")
+        sys.exit(1)

@@ -1,0 +1,97 @@
+"""What people see: rich progress bars and summary tables, all on stderr (stdout is for data)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from migrate.progress import ProgressFn
+
+
+@contextlib.contextmanager
+def progress_bars(console: Console) -> Iterator[ProgressFn]:
+    """A `ProgressFn` that draws one rich bar per task name."""
+    bars = Progress(
+        TextColumn("[bold]{task.description:<8}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(task: str, done: float, total: float | None = None) -> None:
+        if task not in tasks:
+            tasks[task] = bars.add_task(task, total=total)
+        bars.update(tasks[task], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def print_analysis(summary: dict[str, Any], console: Console) -> None:
+    files = Table(title="Ingested", title_justify="left")
+    for column in ("file", "format", "records", "skipped", "quarantined"):
+        files.add_column(column, justify="right" if column not in ("file", "format") else "left")
+    for f in summary["files"]:
+        files.add_row(escape(f["path"]), f["format"] or "?", f"{f['records']:,}", f"{f['skipped']:,}",
+                      f"[red]{f['quarantined']:,}[/]" if f["quarantined"] else "0")
+    console.print(files)
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+
+    table = Table(title="Subtasks found", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", overflow="ellipsis", no_wrap=True, width=max(6, min(56, console.width - 74)))
+    for column, width in (("calls", 6), ("% calls", 7), ("% cost", 6)):
+        table.add_column(column, justify="right", no_wrap=True, min_width=width)
+    table.add_column("output", no_wrap=True, min_width=10)
+    table.add_column("score", justify="right", no_wrap=True, min_width=5)
+    table.add_column("verdict", no_wrap=True, min_width=11)
+    for c in summary["clusters"]:
+        rec = "[green]specialize[/]" if c["recommendation"] == "specialize" else "[dim]keep on LLM[/]"
+        if c["id"] == "outlier":
+            table.add_section()
+        table.add_row(c["id"], escape(c["name"]), f"{c['size']:,}", f"{c['calls_share']:.1%}",
+                      f"{c['cost_share']:.1%}", c["output_kind"], f"{c['score']:.2f}", rec)
+    console.print(table)
+
+    totals, move = summary["totals"], summary["migration"]
+    console.print(
+        f"{summary['records']:,} calls in {totals['clusters']} subtasks (+{totals['outliers']:,} outliers), "
+        f"{summary['quarantined']:,} lines quarantined; {totals['days']:.1f} days of traffic costing "
+        f"{_money(totals['cost_usd'])}."
+    )
+    console.print(
+        f"[bold]Recommended for small models:[/] {len(move['recommended'])} subtasks, "
+        f"{move['calls_share']:.1%} of calls and {move['cost_share']:.1%} of spend; estimated savings "
+        f"{_money(move['savings_usd'])} over these logs"
+        + (f", {_money(move['monthly_savings_usd'])} a month." if move["monthly_savings_usd"] is not None else ".")
+    )
+    if totals["unpriced_models"]:
+        console.print(f"[yellow]no price for:[/] {escape(', '.join(totals['unpriced_models']))} (add them with --prices)")
+    console.print(f"Report: {escape(summary['artifacts']['report_html'])}  ({summary['seconds']:.1f} s)")
+
+
+def print_env(info: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"slm-migrate {info['slm_migrate']} · Python {info['python']}", title_justify="left")
+    table.add_column("package")
+    table.add_column("version")
+    for group in ("core", "train"):
+        for name, version in info[group].items():
+            table.add_row(name, version or "[dim]not installed[/]")
+    console.print(table)
+    devices = info["devices"]
+    cuda = devices.get("cuda")
+    gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in cuda) if cuda else "none"
+    console.print(f"CPU cores: {devices['cpu_count']}  ·  CUDA GPUs: {gpus}  ·  platform: {info['platform']}")
+    if devices.get("note"):
+        console.print(f"[dim]{escape(devices['note'])}[/]")

@@ -1,0 +1,142 @@
+"""The workspace folder: where each stage's artifacts live, atomic writes, and the manifest.
+
+Layout (see README): `DIR/manifest.json`, `DIR/quarantine.jsonl`, `DIR/analysis/...`. Every write
+goes to a temporary file in the same folder and is renamed into place, so a crash never leaves a
+half-written artifact. `manifest.json` records per stage what it read (content hashes), its
+parameters and the tool version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from migrate import __version__
+
+DEFAULT_OUT = Path("slm-migrate-out")
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of `path` for writing; rename it over `path` only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: Path, text: str) -> Path:
+    with atomic_open(path) as handle:
+        handle.write(text)
+    return path
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_bytes(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+class JsonlWriter:
+    """Append JSON lines to a temporary file; `commit()` renames it into place."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._ctx = atomic_open(path, "wb")
+        self._handle = self._ctx.__enter__()
+        self.count = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._handle.write(orjson.dumps(row) + b"\n")
+        self.count += 1
+
+    def commit(self) -> Path:
+        self._ctx.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        with contextlib.suppress(BaseException):
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+class Workspace:
+    """Paths of one workspace folder and its manifest."""
+
+    def __init__(self, root: Path | str = DEFAULT_OUT):
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self.root / "quarantine.jsonl"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {"tool_version": __version__, "stages": {}}
+        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+
+    def record_stage(
+        self,
+        stage: str,
+        *,
+        inputs: dict[str, str],
+        params: dict[str, Any],
+        outputs: list[Path],
+    ) -> None:
+        """Record what `stage` read (content hashes), its parameters and what it wrote."""
+        manifest = self.read_manifest()
+        manifest["tool_version"] = __version__
+        manifest.setdefault("stages", {})[stage] = {
+            "tool_version": __version__,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "inputs": inputs,
+            "params": params,
+            "outputs": {
+                str(path.relative_to(self.root)): sha256_file(path) for path in outputs
+            },
+        }
+        write_json(self.manifest_path, manifest)

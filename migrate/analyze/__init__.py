@@ -146,14 +146,15 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             examples_by_cluster.setdefault(int(labels[row]), []).append(record)
     terms = naming.distinctive_terms(examples_by_cluster)
 
+    indices = [i for i in [*range(int(labels.max()) + 1), OUTLIER] if (labels == i).any()]
+    rows_of = {i: np.flatnonzero(labels == i) for i in indices}
+    agents_of = {i: table.agent_counts(rows_of[i]) for i in indices}
+    generic = naming.generic_hints([agents_of[i] for i in indices], [len(rows_of[i]) for i in indices])
     clusters = []
-    for index in [*range(int(labels.max()) + 1 if len(labels) else 0), OUTLIER]:
-        rows = np.flatnonzero(labels == index)
-        if len(rows) == 0:
-            continue
+    for index in indices:
+        rows, agents = rows_of[index], agents_of[index]
         profile = profile_cluster(table, actions, rows, totals, params.suitability, prices.slm_cost)
-        agents = table.agent_counts(rows)
-        name, description = naming.name_cluster(profile, terms.get(index, []), agents)
+        name, description = naming.name_cluster(profile, terms.get(index, []), agents, generic)
         if index == OUTLIER:
             name, description = "outliers (stay on the LLM)", "Calls that belong to no recurring subtask."
             profile["suitability"] = {
@@ -191,6 +192,7 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             "completion_tokens": int(totals.completion_tokens),
             "cost_usd": round(totals.cost_usd, 4),
             "calls_with_known_cost": int((~np.isnan(table.column("cost"))).sum()),
+            "calls_with_estimated_tokens": table.tokens_estimated,
             "days": round(days, 3),
             "unpriced_models": sorted(
                 name for name in table.models.names if prices.price_for(name) is None
@@ -203,7 +205,7 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             "llm_usd": round(moved_cost, 4),
             "slm_usd": round(slm_cost, 4),
             "savings_usd": round(moved_cost - slm_cost, 4),
-            "monthly_savings_usd": round((moved_cost - slm_cost) / days * 30, 2) if days > 0 else None,
+            "monthly_savings_usd": round((moved_cost - slm_cost) / days * 30, 4) if days > 0 else None,
         },
         "prices": prices.describe(),
         "params": params.model_dump(mode="json", exclude={"ingest", "out"}),
@@ -235,10 +237,10 @@ def write_embedding(path: Path, embedding, clustering) -> None:
 def plot_points(embedding, clustering, limit: int = 3000) -> dict[str, Any]:
     """A 2-D view of a sample of calls (first two SVD axes of the request embedding)."""
     sample = clustering.sample[:limit]
-    points = embedding.vectors[sample]
+    points = embedding.vectors[sample].astype(np.float64)
     centred = points - points.mean(axis=0)
-    _, _, axes = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ axes[:2].T
+    _, axes = np.linalg.eigh(centred.T @ centred)  # principal axes: last columns, largest first
+    xy = centred @ axes[:, ::-1][:, :2]
     return {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "cluster": [cluster_id(int(c)) for c in clustering.labels[sample]]}
 
 

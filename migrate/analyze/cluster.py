@@ -91,12 +91,17 @@ def embed(table: CallTable, params: ClusterParams) -> Embedding:
     contexts = _remap_columns(contexts, mapping, len(used)) @ scale
     users = _remap_columns(users, mapping, len(used)) @ scale
     norms = np.sqrt(_row_sq_norms(contexts)[cids] + _row_sq_norms(users)) + 1e-12
+    # The basis is fitted on features frequent enough to shape a cluster; rarer ones (an order's
+    # words, a one-off prompt) still count in the norms, so `captured` sees how much of a call
+    # the recurring patterns explain.
+    shaping = np.flatnonzero(df[used] >= max(2.0, params.min_cluster_size / 2))
+    contexts, users = contexts[:, shaping].tocsr(), users[:, shaping].tocsr()
 
     rng = np.random.default_rng(params.seed)
     sample = np.sort(rng.choice(n, size=min(n, params.sample_size), replace=False))
     fit_rows = (contexts[cids[sample]] + users[sample]).multiply(1.0 / norms[sample, None]).tocsr()
     dims = max(2, min(params.dims, fit_rows.shape[1] - 1, len(sample) - 1))
-    svd = TruncatedSVD(n_components=dims, random_state=params.seed, algorithm="randomized", n_iter=5)
+    svd = TruncatedSVD(n_components=dims, random_state=params.seed, algorithm="randomized", n_iter=4)
     svd.fit(fit_rows)
     basis = svd.components_.astype(np.float32)
     vectors = np.asarray(contexts @ basis.T, dtype=np.float32)[cids]
@@ -104,7 +109,10 @@ def embed(table: CallTable, params: ClusterParams) -> Embedding:
     vectors /= norms[:, None].astype(np.float32)
     captured = np.linalg.norm(vectors, axis=1)
     vectors /= captured[:, None] + 1e-12
-    return Embedding(vectors=vectors, captured=captured, used_features=used.astype(np.int64), idf=idf, components=basis)
+    return Embedding(
+        vectors=vectors, captured=captured, used_features=used[shaping].astype(np.int64),
+        idf=idf[shaping], components=basis,
+    )
 
 
 def _nearest(vectors: np.ndarray, centers: np.ndarray, chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:

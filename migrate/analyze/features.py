@@ -37,6 +37,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(t[\d:.]+z?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4
 _TIME = re.compile(r"\d{1,2}:\d{2}(:\d{2})?(am|pm)?")
 _NUMBER = re.compile(r"[$€£#+-]?\d[\d,.]*(%|k|m|x)?")
 _WORD = re.compile(r"[a-z][a-z_]+")
+_DIGIT = re.compile(r"\d")
 _EDGE = "\"'`.,;:!?()[]{}<>*"
 
 
@@ -48,7 +49,7 @@ def _mask_token(token: str) -> list[str]:
         return ["<url>"]
     if "@" in token and "." in token.split("@")[-1]:
         return ["<email>"]
-    if any(ch.isdigit() for ch in token):
+    if _DIGIT.search(token):
         if _UUID.fullmatch(token):
             return ["<id>"]
         if _DATE.fullmatch(token):

@@ -34,6 +34,15 @@ def _terms(record: CallRecord) -> set[str]:
     }
 
 
+# Words that say what a prompt asks for; among a cluster's distinctive terms they come first.
+TASK_WORDS = frozenset(
+    """summarize summarise summary summaries rewrite rewrites classify classification classifier
+    extract extraction translate translation draft reply replies plan planning planner route router
+    routing sql query queries search sentiment intent triage label labels answer respond tool tools
+    json schema generate write review analyze analyse escalate""".split()
+)
+
+
 def distinctive_terms(examples: dict[int, list[CallRecord]], top: int = 6) -> dict[int, list[str]]:
     """Per cluster, its most distinctive prompt terms (class-based TF-IDF)."""
     per_cluster: dict[int, Counter[str]] = {}
@@ -48,24 +57,49 @@ def distinctive_terms(examples: dict[int, list[CallRecord]], top: int = 6) -> di
     for cluster, counts in per_cluster.items():
         size = max(len(examples[cluster]), 1)
         scored = {
-            term: (count / size) * math.log(1 + n_clusters / spread[term])
+            term: (count / size) * math.log(1 + n_clusters / spread[term]) * (3.0 if term in TASK_WORDS else 1.0)
             for term, count in counts.items()
-            if count / size >= 0.3
+            if count / size >= 0.5
         }
-        out[cluster] = [t for t, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+        chosen: list[str] = []
+        for term, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0])):
+            if not any(_same_stem(term, other) for other in chosen):
+                chosen.append(term)
+            if len(chosen) == top:
+                break
+        out[cluster] = chosen
     return out
 
 
-def name_cluster(profile: dict[str, Any], terms: list[str], agents: Counter[str]) -> tuple[str, str]:
+def _same_stem(a: str, b: str) -> bool:
+    """"tool"/"tools", "label"/"labels", "plan"/"planning": one of them is enough in a name."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 3 and long.startswith(short) and len(long) - len(short) <= 4
+
+
+def generic_hints(hints_per_cluster: list[Counter[str]], sizes: list[int]) -> set[str]:
+    """Hints that name a framework rather than an agent ("ChatOpenAI", "llm-call"): hints that
+    hold a tenth or more of three or more clusters. They are never used as names."""
+    spread: Counter[str] = Counter()
+    for hints, size in zip(hints_per_cluster, sizes):
+        spread.update(h for h, c in hints.items() if c >= 0.1 * size)
+    return {h for h, n in spread.items() if n >= 3}
+
+
+def name_cluster(
+    profile: dict[str, Any], terms: list[str], agents: Counter[str], generic_hints: set[str] = frozenset()
+) -> tuple[str, str]:
     """(short name, one-sentence description) of a profiled cluster."""
     output = profile["output"]
     kind = output["kind"]
-    values = [o["value"] for o in output["top_outputs"]][:3]
-    detail = KIND_LABELS[kind] + (f" ({', '.join(values)}{', …' if len(output['top_outputs']) > 3 else ''})" if values else "")
+    values = [o["value"].replace(",", ", ") for o in output["top_outputs"]][:3]
+    more = ", …" if len(output["top_outputs"]) > 3 else ""
+    detail = KIND_LABELS[kind] + (f" ({' | '.join(values)}{more})" if values else "")
     hint, hint_count = agents.most_common(1)[0] if agents else (None, 0)
-    trusted_hint = hint if hint and hint_count >= 0.5 * profile["size"] else None
-    subject = trusted_hint or " ".join(terms[:3]) or "untitled"
-    name = f"{subject} → {detail}"
+    subject = " ".join(terms[:3])
+    if hint and hint not in generic_hints and hint_count >= 0.5 * profile["size"]:
+        subject = hint
+    name = f"{subject or 'requests'} → {detail}"
     description = (
         f"{profile['size']} calls ({profile['shares']['calls']:.1%}) answering with {KIND_LABELS[kind]}"
         + (f"; prompts about: {', '.join(terms)}" if terms else "")

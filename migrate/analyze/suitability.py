@@ -24,7 +24,9 @@ KIND_STRUCTURE = {
 KIND_LABELS = {
     "tool_call": "tool call", "json": "JSON", "label": "label", "code": "code/SQL",
     "short_text": "short text", "long_text": "long text", "error": "failed calls",
+    "short": "short answer", "text": "free text",  # per-call kinds (features.KINDS)
 }
+OUTPUT_TYPES = {"tool:": "tool", "keys:": "json_keys", "val:": "label"}
 
 
 class SuitabilityParams(BaseModel):
@@ -49,7 +51,7 @@ class Totals:
 
 def _pct(values: np.ndarray, q: float) -> float | None:
     values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
-    return float(np.percentile(values, q)) if len(values) else None
+    return round(float(np.percentile(values, q)), 1) if len(values) else None
 
 
 def _known(values: np.ndarray) -> np.ndarray:
@@ -131,13 +133,14 @@ def profile_cluster(
         "calls_with_known_cost": int((~np.isnan(cost)).sum()),
         "per_call_usd": cost_usd / n if n else 0.0,
         "slm_usd": round(slm_usd, 6),
-        "monthly_llm_usd": round(cost_usd * per_day * 30, 2) if per_day else None,
-        "monthly_savings_usd": round((cost_usd - slm_usd) * per_day * 30, 2) if per_day else None,
+        "monthly_llm_usd": round(cost_usd * per_day * 30, 4) if per_day else None,
+        "monthly_savings_usd": round((cost_usd - slm_usd) * per_day * 30, 4) if per_day else None,
     }
+    wanted = {"tool_call": "tool:", "json": "keys:", "label": "val:"}.get(kind)
     top_outputs = [
-        {"value": t.split(":", 1)[1], "share": round(c / max(n_ok, 1), 4)}
+        {"type": OUTPUT_TYPES[wanted], "value": t[len(wanted):], "share": round(c / max(n_ok, 1), 4)}
         for t, c in actions.most_common()
-        if t.startswith(("tool:", "val:", "keys:"))
+        if wanted and t.startswith(wanted)
     ][:8]
     output = {
         "kind": kind,
@@ -145,13 +148,15 @@ def profile_cluster(
         "schema_stability": round(stability, 4),
         "distinct_outputs": distinct,
         "variety": round(variety, 4),
-        "top_outputs": top_outputs if kind in ("tool_call", "json", "label") else [],
+        "top_outputs": top_outputs,
     }
     score, components, reasons = score_cluster(n, shares, kind, stability, variety, tokens, params)
     error_rate = 1.0 - n_ok / n if n else 0.0
     recommend = score >= params.threshold and n >= params.min_calls and error_rate < 0.5
     if n < params.min_calls:
         reasons.append(f"only {n} calls: fewer than {params.min_calls}, not worth a specialist yet")
+    if error_rate >= 0.5:
+        reasons.append(f"{error_rate:.0%} of calls failed: too little good data to learn from")
     return {
         "size": n,
         "shares": {k: round(v, 4) for k, v in shares.items()},

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 
@@ -24,6 +25,18 @@ N_FEATURES = 2**20
 EXAMPLES_PER_CONTEXT = 3
 MAX_EXAMPLES = 20_000
 _CHUNK = 4096
+
+
+CHARS_PER_TOKEN = 4.0  # the usual rule of thumb for English text with BPE tokenizers
+
+
+def estimate_tokens(record: CallRecord, tool_chars: int) -> tuple[int, int]:
+    """(prompt, completion) tokens of a call whose log has no usage, from its text length."""
+    prompt_chars = tool_chars + sum(len(m["content"] or "") + 8 for m in record.messages)
+    answer_chars = len(record.output_text) + sum(
+        len(c["function"]["name"]) + len(c["function"]["arguments"]) + 8 for c in record.tool_calls
+    )
+    return round(prompt_chars / CHARS_PER_TOKEN), max(1, round(answer_chars / CHARS_PER_TOKEN))
 
 
 class Vocab:
@@ -73,6 +86,8 @@ class CallTable:
         self.models = Vocab()
         self.model_ids = array("i")
         self.cost_logged = 0
+        self.tokens_estimated = 0
+        self._context_tool_chars: list[int] = []
         # examples
         self.examples: dict[int, list[tuple[int, CallRecord]]] = {}  # context -> (row, record)
         self._n_examples = 0
@@ -92,6 +107,7 @@ class CallTable:
             cid = self._context_index[key] = len(self.context_keys)
             self.context_keys.append(key)
             self._context_rows.append(self.hasher.transform([features.context_features(key)]))
+            self._context_tool_chars.append(len(orjson.dumps(record.tools)) if record.tools else 0)
         self.context_ids.append(cid)
         self._pending_user.append(features.user_features(record))
         if len(self._pending_user) >= _CHUNK:
@@ -104,15 +120,17 @@ class CallTable:
             self.action_ids.append(self.actions.id(token))
         self.action_indptr.append(len(self.action_ids))
 
-        prompt = record.prompt_tokens if record.prompt_tokens is not None else -1
-        completion = record.completion_tokens if record.completion_tokens is not None else -1
-        self.prompt_tokens.append(prompt)
-        self.completion_tokens.append(completion)
+        prompt, completion = record.prompt_tokens, record.completion_tokens
+        if prompt is None and record.response is not None:  # no usage logged: estimate from text
+            prompt, completion = estimate_tokens(record, self._context_tool_chars[cid])
+            self.tokens_estimated += 1
+        self.prompt_tokens.append(-1 if prompt is None else prompt)
+        self.completion_tokens.append(-1 if completion is None else completion)
         cost = record.cost_usd
         if cost is not None:
             self.cost_logged += 1
         else:
-            cost = self.prices.cost(record.model, record.prompt_tokens, record.completion_tokens)
+            cost = self.prices.cost(record.model, prompt, completion)
         self.cost.append(np.nan if cost is None else cost)
         self.latency.append(np.nan if record.latency_ms is None else record.latency_ms)
         self.timestamp.append(np.nan if record.timestamp is None else record.timestamp)

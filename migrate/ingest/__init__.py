@@ -124,7 +124,8 @@ class Ingestor:
 
     @property
     def total_records(self) -> int:
-        return sum(s.records for s in self.stats)
+        """Call records read (batch input lines are joined into them, not counted apart)."""
+        return sum(s.records for s in self.stats if s.format != BATCH_INPUT)
 
     @property
     def total_quarantined(self) -> int:

@@ -53,9 +53,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except MigrateError as exc:
-        stderr.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            stderr.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False)
+            stderr.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 

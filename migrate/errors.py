@@ -17,3 +17,14 @@ class MigrateError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
+
+
+def validation_message(exc, source: str, what: str) -> str:
+    """One line naming the file and every offending key of a pydantic `ValidationError`."""
+    problems = []
+    for error in exc.errors()[:5]:
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        kind = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{key!r}: {kind}")
+    more = f" (and {len(exc.errors()) - 5} more)" if len(exc.errors()) > 5 else ""
+    return f"{source}: bad {what}: " + "; ".join(problems) + more

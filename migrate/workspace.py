@@ -62,25 +62,39 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 class JsonlWriter:
-    """Append JSON lines to a temporary file; `commit()` renames it into place."""
+    """Append JSON lines to a temporary file; `commit()` renames it into place.
+
+    The temporary file is created on the first write (or at commit, empty), so a writer that a
+    failed run never used leaves nothing behind.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self._ctx = atomic_open(path, "wb")
-        self._handle = self._ctx.__enter__()
+        self._ctx: Any = None
+        self._handle: Any = None
         self.count = 0
 
+    def _open(self) -> None:
+        if self._ctx is None:
+            self._ctx = atomic_open(self.path, "wb")
+            self._handle = self._ctx.__enter__()
+
     def write(self, row: dict[str, Any]) -> None:
+        self._open()
         self._handle.write(orjson.dumps(row) + b"\n")
         self.count += 1
 
     def commit(self) -> Path:
+        self._open()
         self._ctx.__exit__(None, None, None)
+        self._ctx = None
         return self.path
 
     def abort(self) -> None:
-        with contextlib.suppress(BaseException):
-            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        if self._ctx is not None:
+            with contextlib.suppress(BaseException):
+                self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            self._ctx = None
 
     def __enter__(self) -> JsonlWriter:
         return self

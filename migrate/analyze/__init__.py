@@ -206,6 +206,7 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             "slm_usd": round(slm_cost, 4),
             "savings_usd": round(moved_cost - slm_cost, 4),
             "monthly_savings_usd": round((moved_cost - slm_cost) / days * 30, 4) if days > 0 else None,
+            "llm_latency_hours": round(sum(c["latency_ms"]["total_hours"] for c in recommended), 3),
         },
         "prices": prices.describe(),
         "params": params.model_dump(mode="json", exclude={"ingest", "out"}),

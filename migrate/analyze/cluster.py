@@ -31,6 +31,7 @@ from migrate.analyze import features
 from migrate.analyze.table import CallTable
 
 OUTLIER = -1
+_CHUNK = 1 << 22  # nonzeros processed at a time when re-weighting the per-call matrix in place
 KIND_VETO = 0.3  # micro-clusters whose answer-kind mixes are less alike than this never merge
 SAME_REQUEST = 0.9  # ... unless their requests are at least this alike (indistinguishable)
 
@@ -69,33 +70,50 @@ class Clustering:
     sample: np.ndarray  # indices of the calls the models were fitted on
 
 
-def _remap_columns(matrix: sp.csr_matrix, mapping: np.ndarray, n_cols: int) -> sp.csr_matrix:
-    return sp.csr_matrix((matrix.data, mapping[matrix.indices], matrix.indptr), shape=(matrix.shape[0], n_cols))
-
-
 def _row_sq_norms(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel()
+    """Squared L2 norm of each row, without copying the matrix."""
+    out = np.zeros(matrix.shape[0], dtype=np.float64)
+    nonempty = np.flatnonzero(np.diff(matrix.indptr) > 0)
+    if len(nonempty):
+        out[nonempty] = np.add.reduceat(np.square(matrix.data, dtype=np.float64), matrix.indptr[nonempty])
+    return out
+
+
+def _keep_columns(matrix: sp.csr_matrix, mapping: np.ndarray, n_cols: int, chunk: int = _CHUNK) -> sp.csr_matrix:
+    """`matrix` with column j moved to `mapping[j]`; columns mapped to -1 are zeroed. In place and
+    in chunks: the per-call matrix is the largest object of a run, and a copy would double the
+    peak memory."""
+    for start in range(0, len(matrix.indices), chunk):
+        indices = matrix.indices[start:start + chunk]
+        new = mapping[indices]
+        matrix.data[start:start + chunk][new < 0] = 0.0
+        np.maximum(new, 0, out=indices)
+    return sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], n_cols), copy=False)
 
 
 def embed(table: CallTable, params: ClusterParams) -> Embedding:
-    contexts, users = table.context_matrix(), table.user_matrix()
+    """The request embedding of every call. Consumes the table's user features (they are
+    re-weighted in place to keep the peak memory at one copy)."""
+    contexts, users = table.context_matrix(), table.consume_user_matrix()
     cids = table.column("context_ids")
-    n = len(table)
+    n, n_features = len(table), contexts.shape[1]
     counts = np.bincount(cids, minlength=contexts.shape[0]).astype(np.float64)
-    df = np.asarray((contexts > 0).T @ counts).ravel() + np.asarray((users > 0).sum(axis=0)).ravel()
-    used = np.flatnonzero(df)
-    mapping = np.zeros(contexts.shape[1], dtype=np.int32)
-    mapping[used] = np.arange(len(used), dtype=np.int32)
-    idf = (np.log((1.0 + n) / (1.0 + df[used])) + 1.0).astype(np.float32)
-    scale = sp.diags(idf)
-    contexts = _remap_columns(contexts, mapping, len(used)) @ scale
-    users = _remap_columns(users, mapping, len(used)) @ scale
+    df = np.bincount(contexts.indices, weights=counts[np.repeat(np.arange(contexts.shape[0]), np.diff(contexts.indptr))],
+                     minlength=n_features)
+    df += np.bincount(users.indices, minlength=n_features)  # hashed rows hold each feature once
+    idf = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
+    for matrix in (contexts, users):  # in place, in chunks (see _keep_columns)
+        for start in range(0, len(matrix.data), _CHUNK):
+            matrix.data[start:start + _CHUNK] *= idf[matrix.indices[start:start + _CHUNK]]
     norms = np.sqrt(_row_sq_norms(contexts)[cids] + _row_sq_norms(users)) + 1e-12
     # The basis is fitted on features frequent enough to shape a cluster; rarer ones (an order's
     # words, a one-off prompt) still count in the norms, so `captured` sees how much of a call
     # the recurring patterns explain.
-    shaping = np.flatnonzero(df[used] >= max(2.0, params.min_cluster_size / 2))
-    contexts, users = contexts[:, shaping].tocsr(), users[:, shaping].tocsr()
+    shaping = np.flatnonzero(df >= max(2.0, params.min_cluster_size / 2))
+    mapping = np.full(n_features, -1, dtype=np.int32)
+    mapping[shaping] = np.arange(len(shaping), dtype=np.int32)
+    contexts = _keep_columns(contexts, mapping, max(len(shaping), 1))
+    users = _keep_columns(users, mapping, max(len(shaping), 1))
 
     rng = np.random.default_rng(params.seed)
     sample = np.sort(rng.choice(n, size=min(n, params.sample_size), replace=False))
@@ -110,7 +128,7 @@ def embed(table: CallTable, params: ClusterParams) -> Embedding:
     captured = np.linalg.norm(vectors, axis=1)
     vectors /= captured[:, None] + 1e-12
     return Embedding(
-        vectors=vectors, captured=captured, used_features=used[shaping].astype(np.int64),
+        vectors=vectors, captured=captured, used_features=shaping.astype(np.int64),
         idf=idf[shaping], components=basis,
     )
 

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from migrate.errors import MigrateError
+from migrate.errors import MigrateError, validation_message
 
 
 class Price(BaseModel):
@@ -38,10 +38,8 @@ def _load(text: str, source: str) -> PriceFile:
     except yaml.YAMLError as exc:
         raise MigrateError(f"{source}: not valid YAML ({exc})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise MigrateError(
-            f"{source}: bad price table at key {where!r}: {first['msg']}",
+            validation_message(exc, source, "price table"),
             hint="entries look like `models: {gpt-4o: {input: 2.5, output: 10.0}}` (USD per 1M tokens)",
         ) from None
 

@@ -42,9 +42,7 @@ _EDGE = "\"'`.,;:!?()[]{}<>*"
 
 
 def _mask_token(token: str) -> list[str]:
-    token = token.strip(_EDGE)
-    if not token:
-        return []
+    """Words of one white-space token that is not a plain word (edges already stripped)."""
     if token.startswith(("http://", "https://", "www.")):
         return ["<url>"]
     if "@" in token and "." in token.split("@")[-1]:
@@ -67,16 +65,19 @@ def words(text: str | None) -> list[str]:
     if not text:
         return []
     text = text.lower()
-    if '"' in text or "'" in text:
+    if '"' in text or " '" in text or text[0] == "'":
         text = _QUOTED.sub(" <str> ", text)
     out: list[str] = []
+    append = out.append
     for token in text.split():
-        if token.isalpha():
-            out.append(token)
-        elif token == "<str>":
-            out.append(token)
-        else:
-            out.extend(_mask_token(token))
+        if token.isalpha() or token == "<str>":
+            append(token)
+            continue
+        core = token.strip(_EDGE)
+        if core.isalpha():
+            append(core)
+        elif core:
+            out.extend(_mask_token(core))
     return out
 
 
@@ -156,10 +157,12 @@ def user_features(record: CallRecord) -> dict[str, float]:
     if len(text) > _USER_CHARS:  # only the head and tail words are used: mask no more than that
         text = f"{text[:_USER_CHARS - 200]} … {text[-200:]}"
     toks = words(text)
-    feats = {t: FIELD_WEIGHTS["ub"] for t in _ngrams("ub", toks[:OPENING_WORDS])}
-    kept = toks[:USER_HEAD] + toks[max(USER_HEAD, len(toks) - USER_TAIL):]
-    for token in kept:
-        feats.setdefault(f"u:{token}", FIELD_WEIGHTS["u"])
+    opening = toks[:OPENING_WORDS]
+    weight_ub, weight_u = FIELD_WEIGHTS["ub"], FIELD_WEIGHTS["u"]
+    feats = {f"ub:{a}_{b}": weight_ub for a, b in zip(opening, opening[1:])}
+    feats.update((f"ub:{w}", weight_ub) for w in opening)
+    for token in toks[:USER_HEAD] + toks[max(USER_HEAD, len(toks) - USER_TAIL):]:
+        feats[f"u:{token}"] = weight_u
     return feats
 
 
@@ -237,7 +240,7 @@ def action_tokens(record: CallRecord, kind: str) -> list[str]:
     return sorted(set(tokens))
 
 
-_ANSWER_CHARS = 300  # characters of a free-text answer whose words describe its vocabulary
+_ANSWER_CHARS = 200  # characters of a free-text answer whose words describe its vocabulary
 
 
 def _arguments(arguments: str) -> dict[str, Any] | None:

@@ -162,7 +162,11 @@ def profile_cluster(
         "shares": {k: round(v, 4) for k, v in shares.items()},
         "output": output,
         "tokens": tokens,
-        "latency_ms": {"p50": _pct(latency, 50), "p95": _pct(latency, 95)},
+        "latency_ms": {
+            "p50": _pct(latency, 50), "p95": _pct(latency, 95),
+            "total_hours": round(float(np.nansum(latency)) / 3.6e6, 3),  # LLM wait this subtask costs
+        },
+        "calls_per_day": round(n / totals.days, 1) if totals.days > 0 else None,
         "cost": money,
         "error_rate": round(error_rate, 4),
         "suitability": {

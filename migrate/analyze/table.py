@@ -67,14 +67,20 @@ class CallTable:
         self._context_index: dict[tuple[Any, ...], int] = {}
         self.context_keys: list[tuple[Any, ...]] = []
         self._context_rows: list[sp.csr_matrix] = []
-        self._user_chunks: list[sp.csr_matrix] = []
+        # hashed user-turn features, as CSR parts grown in place (a vstack of chunks would need
+        # twice the memory of the largest object of a run at its end)
+        self._user_data = array("f")
+        self._user_indices = array("i")
+        self._user_indptr = array("q", [0])
         self._pending_user: list[dict[str, float]] = []
+        self._user_consumed = False
         # action side
         self.kinds = array("b")
         self.output_hashes = array("q")  # hash of the whole answer: how varied outputs are
         self.actions = Vocab()
         self.action_indptr = array("q", [0])
         self.action_ids = array("i")
+        self._actions: sp.csr_matrix | None = None
         # numbers
         self.prompt_tokens = array("q")
         self.completion_tokens = array("q")
@@ -144,26 +150,44 @@ class CallTable:
 
     def _flush_user(self) -> None:
         if self._pending_user:
-            self._user_chunks.append(self.hasher.transform(self._pending_user).astype(np.float32))
+            chunk = self.hasher.transform(self._pending_user)
+            offset = len(self._user_data)
+            self._user_data.frombytes(chunk.data.astype(np.float32).tobytes())
+            self._user_indices.frombytes(chunk.indices.astype(np.int32).tobytes())
+            self._user_indptr.frombytes((chunk.indptr[1:].astype(np.int64) + offset).tobytes())
             self._pending_user = []
 
     # -- finished columns ----------------------------------------------------------------------
     def context_matrix(self) -> sp.csr_matrix:
         return sp.vstack(self._context_rows, format="csr").astype(np.float32)
 
-    def user_matrix(self) -> sp.csr_matrix:
+    def consume_user_matrix(self) -> sp.csr_matrix:
+        """The hashed user-turn features, one row per call: a view on the table's buffers, for a
+        caller that may change it in place. Once only: a second call is a bug."""
+        if self._user_consumed:
+            raise RuntimeError("the user features were already consumed (embed runs once per table)")
+        self._user_consumed = True
         self._flush_user()
-        matrix = sp.vstack(self._user_chunks, format="csr") if self._user_chunks else sp.csr_matrix(
-            (0, N_FEATURES), dtype=np.float32
+        return sp.csr_matrix(
+            (
+                np.frombuffer(self._user_data, dtype=np.float32),
+                np.frombuffer(self._user_indices, dtype=np.int32),
+                np.frombuffer(self._user_indptr, dtype=np.int64),
+            ),
+            shape=(len(self), N_FEATURES),
+            copy=False,
         )
-        self._user_chunks = [matrix]
-        return matrix
 
     def action_matrix(self) -> sp.csr_matrix:
-        indptr = np.frombuffer(self.action_indptr, dtype=np.int64)
-        indices = np.frombuffer(self.action_ids, dtype=np.int32)
-        data = np.ones(len(indices), dtype=np.float32)
-        return sp.csr_matrix((data, indices, indptr), shape=(len(self), len(self.actions.names)))
+        """Action tokens per call (calls x action vocabulary, ones); built once, then reused."""
+        if self._actions is None or self._actions.shape[0] != len(self):
+            indptr = np.frombuffer(self.action_indptr, dtype=np.int64)
+            indices = np.frombuffer(self.action_ids, dtype=np.int32)
+            data = np.ones(len(indices), dtype=np.float32)
+            self._actions = sp.csr_matrix(
+                (data, indices, indptr), shape=(len(self), len(self.actions.names)), copy=False
+            )
+        return self._actions
 
     def column(self, name: str) -> np.ndarray:
         arr = getattr(self, name)

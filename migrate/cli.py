@@ -91,31 +91,70 @@ def analyze(
     min_calls: int = typer.Option(50, "--min-calls", help="Fewest calls for a cluster to be recommended for a specialist."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 3) when any input line is quarantined."),
     max_line_bytes: int = typer.Option(8 * 1024 * 1024, "--max-line-bytes", help="Longer lines are quarantined."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
+    no_curate: bool = typer.Option(False, "--no-curate", help="Skip curation (no PII scrubbing, filters or dedup): only for logs that are already clean."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
-    """Ingest agent call logs, discover their recurring subtasks and score each for a small model.
+    """Ingest agent call logs, scrub PII and secrets, discover the recurring subtasks and score
+    each for a small model.
 
-    Writes OUT/analysis/{assignments.jsonl, clusters.json, report.md, report.html} and
-    OUT/quarantine.jsonl (every line that could not be read, with file, line and reason).
+    Writes OUT/analysis/{assignments.jsonl, clusters.json, report.md, report.html},
+    OUT/curate/{records.jsonl, audit.json} and OUT/quarantine.jsonl (every line that could not
+    be read, with file, line and reason).
     """
     from migrate import analyze as stage
     from migrate.analyze.cluster import ClusterParams
     from migrate.analyze.suitability import SuitabilityParams
     from migrate.ingest import IngestParams
+    from migrate.config import load_config
     from migrate.summary import print_analysis, progress_bars
 
+    with user_errors():
+        project = load_config(config)
     params = stage.AnalyzeParams(
         ingest=IngestParams(paths=logs, format=log_format, strict=strict, max_line_bytes=max_line_bytes),
         out=out,
         prices=prices,
         cluster=ClusterParams(seed=seed, min_cluster_size=min_cluster_size, merge_threshold=merge_threshold),
         suitability=SuitabilityParams(min_calls=min_calls),
+        curate=project.curate.model_copy(update={"enabled": False}) if no_curate else project.curate,
     )
     with user_errors(), progress_bars(stderr) as progress:
         result = stage.run(params, progress)
     if as_json:
         _emit_json(result.summary)
     print_analysis(result.summary, stderr)
+
+
+@app.command()
+def curate(
+    logs: list[Path] = typer.Argument(..., help="Log files (.jsonl or .jsonl.gz; globs are expanded).", show_default=False),
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder for the artifacts."),
+    log_format: Optional[str] = typer.Option(None, "--format", "-f", help="Force the format of every file (see analyze)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 3) when any input line is quarantined."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Scrub PII and secrets from the logs, drop calls unfit for training, remove duplicates.
+
+    Writes OUT/curate/records.jsonl (scrubbed calls fit for training), OUT/curate/audit.json and
+    OUT/quarantine.jsonl. `analyze` runs the same curation before clustering.
+    """
+    from migrate import curate as stage
+    from migrate.config import load_config
+    from migrate.ingest import IngestParams
+    from migrate.summary import print_curation, progress_bars
+
+    with user_errors():
+        project = load_config(config)
+    params = stage.CurateRunParams(
+        ingest=IngestParams(paths=logs, format=log_format, strict=strict), out=out, curate=project.curate,
+    )
+    with user_errors(), progress_bars(stderr) as progress:
+        summary = stage.run(params, progress)
+    if as_json:
+        _emit_json(summary)
+    print_curation(summary, stderr)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ normalised: `content` is a string or None, tool-call `arguments` are JSON string
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 Message = dict[str, Any]  # {"role", "content", "tool_calls"?, "tool_call_id"?, "name"?}
@@ -47,8 +47,12 @@ class CallRecord:
         return (self.response or {}).get("content") or ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as a plain dict (shallow: nested messages are shared, not copied)."""
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallRecord:
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(CallRecord))

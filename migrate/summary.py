@@ -76,6 +76,15 @@ def print_analysis(summary: dict[str, Any], console: Console) -> None:
         f"{_money(move['savings_usd'])} over these logs"
         + (f", {_money(move['monthly_savings_usd'])} a month." if move["monthly_savings_usd"] is not None else ".")
     )
+    curation = summary["curation"]
+    dropped = sum(curation["dropped"].values())
+    scrubbed = ", ".join(f"{k} {v:,}" for k, v in curation["values_replaced"].items()) or "nothing found"
+    console.print(
+        f"Curation: {curation['kept_for_training']:,} calls kept for training, {dropped:,} dropped; "
+        f"scrubbed {escape(scrubbed)}."
+    )
+    if curation["coverage"].get("note"):
+        console.print(f"[yellow]note:[/] {escape(curation['coverage']['note'])}")
     if totals["unpriced_models"]:
         console.print(f"[yellow]no price for:[/] {escape(', '.join(totals['unpriced_models']))} (add them with --prices)")
     console.print(f"Report: {escape(summary['artifacts']['report_html'])}  ({summary['seconds']:.1f} s)")
@@ -95,3 +104,21 @@ def print_env(info: dict[str, Any], console: Console) -> None:
     console.print(f"CPU cores: {devices['cpu_count']}  ·  CUDA GPUs: {gpus}  ·  platform: {info['platform']}")
     if devices.get("note"):
         console.print(f"[dim]{escape(devices['note'])}[/]")
+
+
+def print_curation(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="Curation", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_column("what")
+    table.add_column("calls", justify="right")
+    table.add_row("read", f"{summary['records']:,}")
+    for reason, count in summary["dropped"].items():
+        if count:
+            table.add_row(f"dropped: {reason}", f"{count:,}")
+    table.add_row("[bold]kept for training[/]", f"[bold]{summary['kept_for_training']:,}[/]")
+    for entity, count in summary["pii"]["calls_with"].items():
+        table.add_row(f"scrubbed {entity}", f"{count:,}")
+    console.print(table)
+    note = summary["pii"]["coverage"].get("note")
+    if note:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    console.print(f"Curated records: {escape(summary['artifacts']['records'])}")

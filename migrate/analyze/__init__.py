@@ -28,6 +28,7 @@ from migrate.analyze.cluster import OUTLIER, ClusterParams, assign_clusters, emb
 from migrate.analyze.cost import PriceTable
 from migrate.analyze.suitability import SuitabilityParams, Totals, profile_cluster
 from migrate.analyze.table import CallTable
+from migrate.curate import CurateParams, Curator, redacted_params
 from migrate.errors import MigrateError
 from migrate.ingest import Ingestor, IngestParams
 from migrate.progress import ProgressFn, no_progress
@@ -47,6 +48,7 @@ class AnalyzeParams(BaseModel):
     prices: Path | None = Field(None, description="YAML price table merged over the bundled one")
     cluster: ClusterParams = Field(default_factory=ClusterParams)
     suitability: SuitabilityParams = Field(default_factory=SuitabilityParams)
+    curate: CurateParams = Field(default_factory=CurateParams)
 
 
 @dataclass
@@ -83,13 +85,23 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
     workspace = Workspace(params.out)
     prices = PriceTable(params.prices)
     table = CallTable(prices)
+    curator = Curator(params.curate, workspace)
     quarantine = JsonlWriter(workspace.quarantine_path)
-    ingestor = Ingestor(params.ingest, quarantine.write, progress)
+
+    def reject(row: dict[str, Any]) -> None:  # a reason may quote log text: scrub it too
+        quarantine.write({**row, "reason": curator.scrub_text(row["reason"])})
+
+    ingestor = Ingestor(params.ingest, reject, progress)
     try:
-        for record in ingestor.records():
-            table.add(record)
+        for index, record in enumerate(ingestor.records()):
+            dropped, found = curator.process(index, record)
+            table.add(record, dropped=dropped, pii=found)
+    except BaseException:
+        curator.abort()
+        raise
     finally:  # the quarantine is kept even when the run fails: nothing is lost
         quarantine.commit()
+    curated = curator.finish()
     ingest_seconds = time.perf_counter() - started
 
     progress("cluster", 0, 3)
@@ -107,8 +119,14 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
         "embedding": out / "embedding.npz",
         "report_md": out / "report.md",
         "report_html": out / "report.html",
+        "audit": curator.audit_path,
         "quarantine": workspace.quarantine_path,
     }
+    audit = curator.audit(analysis_curation(analysis))
+    analysis["curation"] = {k: audit[k] for k in ("kept_for_training", "dropped")} | {
+        k: audit["pii"][k] for k in ("values_replaced", "calls_with", "coverage")
+    }
+    write_json(paths["audit"], audit)
     write_assignments(paths["assignments"], table, clustering.labels)
     write_json(paths["clusters"], analysis)
     write_embedding(paths["embedding"], embedding, clustering)
@@ -120,8 +138,8 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
     workspace.record_stage(
         "analyze",
         inputs=ingestor.input_hashes(),
-        params=params.model_dump(mode="json"),
-        outputs=[p for k, p in paths.items() if k != "quarantine"],
+        params={**params.model_dump(mode="json", exclude={"curate"}), "curate": redacted_params(params.curate)},
+        outputs=[p for k, p in paths.items() if k != "quarantine"] + curated,
     )
     return AnalyzeResult(summary=summary, paths=paths)
 
@@ -166,6 +184,7 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
         )
         clusters.append({
             "id": cluster_id(index),
+            "curation": table.curation_counts(rows),
             "name": name,
             "description": description,
             **profile,
@@ -209,9 +228,17 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             "llm_latency_hours": round(sum(c["latency_ms"]["total_hours"] for c in recommended), 3),
         },
         "prices": prices.describe(),
-        "params": params.model_dump(mode="json", exclude={"ingest", "out"}),
+        "params": {
+            **params.model_dump(mode="json", exclude={"ingest", "out", "curate"}),
+            "curate": redacted_params(params.curate),
+        },
         "clusters": clusters,
     }
+
+
+def analysis_curation(analysis: dict[str, Any]) -> dict[str, Any]:
+    """Per cluster: calls kept for training, dropped by reason, calls with each PII type."""
+    return {c["id"]: c["curation"] for c in analysis["clusters"]}
 
 
 def write_assignments(path: Path, table: CallTable, labels: np.ndarray) -> None:
@@ -253,6 +280,7 @@ def build_summary(analysis, ingestor: Ingestor, paths, seconds: float, ingest_se
         "quarantined": ingestor.total_quarantined,
         "totals": analysis["totals"],
         "migration": analysis["migration"],
+        "curation": analysis["curation"],
         "clusters": [
             {
                 "id": c["id"],

@@ -90,6 +90,11 @@ class CallTable:
         self.agents = Vocab()
         self.agent_ids = array("i")
         self.models = Vocab()
+        self.drop_reasons = Vocab()
+        self.dropped_ids = array("i")
+        self.pii_types = Vocab()
+        self.pii_ids = array("i")
+        self.pii_indptr = array("q", [0])
         self.model_ids = array("i")
         self.cost_logged = 0
         self.tokens_estimated = 0
@@ -101,7 +106,9 @@ class CallTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def add(self, record: CallRecord) -> None:
+    def add(self, record: CallRecord, dropped: str | None = None, pii: tuple[str, ...] = ()) -> None:
+        """Keep what clustering needs of one (already scrubbed) call; `dropped` says why it is not
+        training data (a filter or dedup reason), `pii` which entity types were scrubbed from it."""
         row = len(self.ids)
         self.ids.append(record.id)
         self.lines.append(record.line)
@@ -141,6 +148,10 @@ class CallTable:
         self.latency.append(np.nan if record.latency_ms is None else record.latency_ms)
         self.timestamp.append(np.nan if record.timestamp is None else record.timestamp)
         self.agent_ids.append(self.agents.id(record.agent) if record.agent else -1)
+        self.dropped_ids.append(self.drop_reasons.id(dropped) if dropped else -1)
+        for entity in pii:
+            self.pii_ids.append(self.pii_types.id(entity))
+        self.pii_indptr.append(len(self.pii_ids))
         self.model_ids.append(self.models.id(record.model) if record.model else -1)
 
         kept = self.examples.setdefault(cid, [])
@@ -193,6 +204,20 @@ class CallTable:
         arr = getattr(self, name)
         dtype = {"b": np.int8, "i": np.int32, "q": np.int64, "d": np.float64}[arr.typecode]
         return np.frombuffer(arr, dtype=dtype)
+
+    def curation_counts(self, rows: np.ndarray) -> dict[str, Any]:
+        dropped = self.column("dropped_ids")[rows]
+        reasons = Counter(dropped[dropped >= 0].tolist())
+        indptr = np.frombuffer(self.pii_indptr, dtype=np.int64)
+        ids = np.frombuffer(self.pii_ids, dtype=np.int32)
+        pii: Counter[str] = Counter()
+        for row in rows[np.diff(indptr)[rows] > 0].tolist():
+            pii.update(self.pii_types.names[i] for i in ids[indptr[row]:indptr[row + 1]].tolist())
+        return {
+            "kept_for_training": int((dropped < 0).sum()),
+            "dropped": {self.drop_reasons.names[i]: n for i, n in sorted(reasons.items())},
+            "calls_with_pii": dict(pii.most_common()),
+        }
 
     def agent_counts(self, rows: np.ndarray) -> Counter[str]:
         ids = self.column("agent_ids")[rows]

@@ -46,6 +46,10 @@ def parse(obj: dict[str, Any], ctx: LineContext) -> CallRecord | None:
     params = {**request_params(request), **(obj.get("modelParameters") or {})}
     usage = obj.get("usageDetails") or obj.get("usage") or {}
     error = (obj.get("statusMessage") or "error") if obj.get("level") == "ERROR" else None
+    completion = normalize.int_or_none(usage.get("output", obj.get("completionTokens")))
+    max_tokens = normalize.int_or_none(params.get("max_tokens") or params.get("max_completion_tokens"))
+    # Langfuse logs no finish_reason: an answer that used its whole token budget was cut off
+    finish = "length" if completion is not None and completion == max_tokens else None
     cost = obj.get("calculatedTotalCost") or usage.get("totalCost") or (obj.get("costDetails") or {}).get("total")
     return build_record(
         ctx,
@@ -60,7 +64,8 @@ def parse(obj: dict[str, Any], ctx: LineContext) -> CallRecord | None:
         agent=normalize.hint(obj.get("name"), obj.get("promptName"), metadata_hint(obj.get("metadata"))),
         trace_id=normalize.hint(obj.get("traceId")),
         prompt_tokens=normalize.int_or_none(usage.get("input", obj.get("promptTokens"))),
-        completion_tokens=normalize.int_or_none(usage.get("output", obj.get("completionTokens"))),
+        completion_tokens=completion,
+        finish_reason=finish,
         cost_usd=normalize.float_or_none(cost),
         metadata=obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {},
     )

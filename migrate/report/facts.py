@@ -148,6 +148,36 @@ def migration_facts(analysis: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def curation_facts(analysis: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs of the curation: what was scrubbed, dropped and kept for training."""
+    curation = analysis.get("curation")
+    if not curation:
+        return []
+    dropped = {k: v for k, v in (curation.get("dropped") or {}).items() if v}
+    replaced = curation.get("values_replaced") or {}
+    coverage = curation.get("coverage") or {}
+    return [
+        ("kept for training", count(curation.get("kept_for_training"))),
+        ("dropped", ", ".join(f"{k.replace('_', ' ')} {count(v)}" for k, v in dropped.items()) or "none"),
+        ("values scrubbed", ", ".join(f"{k} {count(v)}" for k, v in replaced.items()) or "none found"),
+        ("not detected", ", ".join(coverage.get("not_covered") or []) or "nothing left out"),
+    ]
+
+
+def curation_note(analysis: dict[str, Any]) -> str | None:
+    return ((analysis.get("curation") or {}).get("coverage") or {}).get("note")
+
+
+def cluster_curation(cluster: dict[str, Any]) -> str | None:
+    curation = cluster.get("curation")
+    if not curation:
+        return None
+    dropped = ", ".join(f"{k.replace('_', ' ')} {count(v)}" for k, v in (curation.get("dropped") or {}).items())
+    pii = ", ".join(f"{k} {count(v)}" for k, v in (curation.get("calls_with_pii") or {}).items())
+    return (f"{count(curation.get('kept_for_training'))} calls kept for training"
+            + (f"; dropped: {dropped}" if dropped else "") + (f"; calls with scrubbed {pii}" if pii else ""))
+
+
 def migration_sentence(analysis: dict[str, Any]) -> str:
     migration = analysis.get("migration") or {}
     recommended = migration.get("recommended") or []

@@ -100,6 +100,11 @@ def render_html(analysis: dict[str, Any], plots: list[Plot]) -> str:
         f'<p class="lead{"" if recommended else " none"}">{e(facts.migration_sentence(analysis))}</p>',
         _kv(facts.migration_facts(analysis)),
         "</section>",
+        *(
+            ['<section id="curation"><h2>Curation and privacy</h2>', _kv(facts.curation_facts(analysis)),
+             f'<p class="muted">{e(facts.curation_note(analysis) or "")}</p></section>']
+            if facts.curation_facts(analysis) else []
+        ),
         '<section id="plots"><h2>Overview</h2><div class="plots">',
         *(f'<figure id="plot-{e(p.key)}">{p.svg}</figure>' for p in plots),
         "</div></section>",
@@ -152,6 +157,8 @@ def render_cluster(cluster: dict[str, Any], threshold: float | None) -> str:
         f"<h3>{e(cluster.get('id', '?'))} · {e(cluster.get('name'))} {_badge(cluster)}</h3>",
         f"<p>{e(cluster.get('description') or '')}</p>",
     ]
+    if facts.cluster_curation(cluster):
+        out.append(f'<p class="muted">Curation: {e(facts.cluster_curation(cluster))}</p>')
     if outlier:
         out.append("<p><strong>These calls stay on the LLM:</strong> they belong to no recurring subtask.</p>")
     else:

@@ -61,8 +61,12 @@ def render_markdown(analysis: dict[str, Any]) -> str:
         f"**{md_text(facts.headline_sentence(analysis))}**",
         "## Migration estimate",
         _pairs(facts.migration_facts(analysis)),
-        "## Subtasks",
     ]
+    if facts.curation_facts(analysis):
+        parts += ["## Curation and privacy", _pairs(facts.curation_facts(analysis))]
+        if facts.curation_note(analysis):
+            parts.append(f"**Note:** {md_text(facts.curation_note(analysis))}")
+    parts.append("## Subtasks")
     if clusters:
         numeric = {2, 3, 4, 5, 7, 8, 9, 10, 11, 12}
         rows = [[f"[{row[0]}](#{_anchor(c)})", *row[1:]] for c, row in
@@ -98,6 +102,8 @@ def render_cluster(cluster: dict[str, Any]) -> str:
     )
     grouped = facts.cluster_facts(cluster)
     parts = [heading, md_text(cluster.get("description") or ""), verdict]
+    if facts.cluster_curation(cluster):
+        parts.append(f"Curation: {md_text(facts.cluster_curation(cluster))}")
     reasons = facts.reasons(cluster)
     if reasons:
         parts.append("Why:\n\n" + "\n".join(f"- {md_text(r)}" for r in reasons))

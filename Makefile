@@ -22,9 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make bench: the analyze benchmark (100k and 1M calls; minutes, several GB of disk in /tmp)
+## make bench: the benchmarks (100k and 1M calls, curation on and off: ~20 minutes, ~1 GB in bench/out)
 bench: $(STAMP)
-	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/analyze.py --results bench/RESULTS.md
+	$(BIN)/python bench/curate.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -5,7 +5,7 @@ different seed from the committed sample), run `slm-migrate analyze` on it in a 
 measure wall time, calls/s and peak RSS (`ru_maxrss` of that process). Also scores the clustering
 against the generator's ground truth (adjusted Rand index), so speed is never bought with quality.
 
-    python bench/analyze.py                    # 100k and 1M (several minutes, ~1.5 GB in bench/out)
+    python bench/analyze.py                    # 100k and 1M, curation off and on (~15 minutes)
     python bench/analyze.py --sizes 20000      # a quick run
     python bench/analyze.py --results bench/RESULTS.md   # also rewrite the results table
 
@@ -72,15 +72,18 @@ def ari(labels_path: Path, assignments_path: Path) -> float:
     return adjusted_rand_score(gold, pred)
 
 
-def run_size(calls: int, workdir: Path, seed: int) -> dict:
+def run_size(calls: int, workdir: Path, seed: int, curate: bool) -> dict:
     log = workdir / f"calls-{calls}.openai.jsonl.gz"
     gen_seconds = generate(log, calls, seed)
-    out = workdir / f"out-{calls}"
+    out = workdir / f"out-{calls}-{'curated' if curate else 'raw'}"
     cmd = [sys.executable, "-m", "migrate", "analyze", str(log), "--out", str(out), "--json"]
+    if not curate:
+        cmd.append("--no-curate")
     seconds, rss = measure(cmd)
     clusters = json.loads((out / "analysis" / "clusters.json").read_text())
     return {
         "calls": calls,
+        "curation": "on (default)" if curate else "off (--no-curate)",
         "file_mb": round(log.stat().st_size / 2**20, 1),
         "seconds": round(seconds, 1),
         "calls_per_s": round(calls / seconds),
@@ -110,12 +113,12 @@ def write_results(path: Path, rows: list[dict]) -> None:
         BEGIN,
         f"Measured {dt.date.today().isoformat()} on {machine()}.",
         "",
-        "| calls | log (gz) | wall time | calls/s | peak RSS | subtasks found | outliers | ARI vs truth |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| calls | curation | log (gz) | wall time | calls/s | peak RSS | subtasks found | outliers | ARI vs truth |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['calls']:,} | {r['file_mb']} MB | {r['seconds']} s | {r['calls_per_s']:,} | "
+            f"| {r['calls']:,} | {r['curation']} | {r['file_mb']} MB | {r['seconds']} s | {r['calls_per_s']:,} | "
             f"{r['peak_rss_mb']:,} MB | {r['clusters']} | {r['outliers']:,} | {r['ari']} |"
         )
     lines.append(END)
@@ -132,13 +135,17 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--results", type=Path, default=None, help="rewrite the table in this RESULTS.md")
+    parser.add_argument("--curation", choices=["both", "on", "off"], default="both",
+                        help="measure analyze with its default curation (PII scrubbing, dedup), without, or both")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
+    modes = {"both": [False, True], "on": [True], "off": [False]}[args.curation]
     rows = []
     for calls in args.sizes:
-        row = run_size(calls, args.workdir, args.seed)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+        for curate in modes:
+            row = run_size(calls, args.workdir, args.seed, curate)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     if args.results:
         write_results(args.results, rows)
 

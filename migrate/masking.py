@@ -23,8 +23,13 @@ _DIGIT = re.compile(r"\d")
 _EDGE = "\"'`.,;:!?()[]{}<>*"
 
 
+_SCRUBBED = re.compile(r"[a-z_]+_[0-9a-f]{8}")  # a curate placeholder, <EMAIL_ADDRESS_a7c7a454>, lower-cased
+
+
 def _mask_token(token: str) -> list[str]:
     """Words of one white-space token that is not a plain word (edges already stripped)."""
+    if _SCRUBBED.fullmatch(token):  # its type, not its keyed hash (which depends on the key)
+        return [f"<{token.rsplit('_', 1)[0]}>"]
     if token.startswith(("http://", "https://", "www.")):
         return ["<url>"]
     if "@" in token and "." in token.split("@")[-1]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -191,3 +190,10 @@ def test_curate_command_writes_records_and_audit(tmp_path):
     assert CANARIES["OPENAI_API_KEY"] not in text and "<EMAIL_ADDRESS_" in text
     rows = [json.loads(line) for line in text.splitlines()]
     assert sum(r["represents"] for r in rows) == 20 - sum(v for k, v in summary["dropped"].items() if "duplicate" not in k)
+
+
+def test_bad_regex_in_deny_list_is_a_clear_error():
+    from migrate.errors import MigrateError
+
+    with pytest.raises(MigrateError, match="bad regex"):
+        Scrubber(ScrubParams(deny=["re:([unclosed"]), b"k" * 32)

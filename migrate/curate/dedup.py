@@ -80,9 +80,6 @@ class DedupParams(BaseModel):
 def _masked(text: str) -> tuple[str, ...]:
     """Masked words of one message, cached: system prompts and earlier turns repeat (the cache
     saves a third of the masking time on the sample logs; 1,024 texts keep its memory small)."""
-    # Imported here, not at the top: `migrate.analyze` imports `migrate.curate`, so a top-level
-    # import would be circular when `migrate.curate` is imported first.
-
     return tuple(words(text.translate(_BLANK_QUOTES)))
 
 
@@ -185,6 +182,9 @@ class Deduplicator:
     def check(self, index: int, record: CallRecord) -> str | None:
         """None if `record` is kept (first of its kind); "duplicate" or "near_duplicate" otherwise.
         The kept record it duplicates gets its `represents` count incremented."""
+        if not (self.params.exact or self.params.near):
+            self.represents[index] = 1
+            return None
         context, turns, answer = masked_parts(record)
         digest = None
         if self.params.exact:

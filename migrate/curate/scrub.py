@@ -164,6 +164,11 @@ def workspace_key(root: Path) -> bytes:
 
 def _matcher(patterns: list[str]) -> re.Pattern[str] | None:
     parts = [p[3:] if p.startswith("re:") else re.escape(p) for p in patterns]
+    for part in parts:
+        try:
+            re.compile(part)
+        except re.error as exc:
+            raise MigrateError(f"bad regex in curate.scrub allow/deny list: {exc}") from None
     return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
 
 
@@ -369,6 +374,8 @@ class Scrubber:
         """Tool schemas come with every call of a call site: scrub each distinct set once."""
         raw = orjson.dumps(tools)
         if raw not in self._tools_cache:
+            if len(self._tools_cache) >= _CACHE_SIZE:
+                self._tools_cache.clear()
             outer, self._record_found = self._record_found, Counter()
             scrubbed = self.scrub_value(tools)
             self._tools_cache[raw] = (scrubbed, tuple(self._record_found.elements()))
@@ -386,7 +393,7 @@ class Scrubber:
             "ner": self.has_ner,
             "note": None if self.has_ner else (
                 "no spaCy model is installed, so person names and street addresses are NOT detected; "
-                f"install one (e.g. en_core_web_sm) and set curate.scrub.nlp_model"
+                "install one (e.g. en_core_web_sm) and set curate.scrub.nlp_model"
             ),
         }
 

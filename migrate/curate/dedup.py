@@ -22,7 +22,9 @@ quoted review sent to a classifier one request).
     over the whole text two inputs one word apart would be near-duplicates even when their answers
     differ, and those are the examples that teach the difference. A long answer with one word
     changed is still nearly the same.
-  - A seeded `MinHash` of the turn shingles is looked up in a `MinHashLSH` before it is inserted.
+  - A seeded `MinHash` of the turn shingles is looked up in an LSH band index before it is
+    inserted (the banding is datasketch's `MinHashLSH` choice for the threshold; the index is one
+    dict per band, far lighter than datasketch's in-memory storage).
     Its candidates are checked against each kept call's stored signatures (context digest, turn
     and answer MinHash values); the earliest kept call that passes is the representative. The
     LSH bands are tuned for recall (see `_LSH_WEIGHTS`): the check removes false candidates.

@@ -86,21 +86,9 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
     prices = PriceTable(params.prices)
     table = CallTable(prices)
     curator = Curator(params.curate, workspace)
-    quarantine = JsonlWriter(workspace.quarantine_path)
-
-    def reject(row: dict[str, Any]) -> None:  # a reason may quote log text: scrub it too
-        quarantine.write({**row, "reason": curator.scrub_text(row["reason"])})
-
-    ingestor = Ingestor(params.ingest, reject, progress)
-    try:
-        for index, record in enumerate(ingestor.records()):
-            dropped, found = curator.process(index, record)
-            table.add(record, dropped=dropped, pii=found)
-    except BaseException:
-        curator.abort()
-        raise
-    finally:  # the quarantine is kept even when the run fails: nothing is lost
-        quarantine.commit()
+    for record, dropped, found in curator.stream(lambda reject: Ingestor(params.ingest, reject, progress)):
+        table.add(record, dropped=dropped, pii=found)
+    ingestor = curator.ingestor
     curated = curator.finish()
     ingest_seconds = time.perf_counter() - started
 

@@ -129,6 +129,29 @@ class Curator:
                 self.samples.append(text[start:match.end() + 60].replace("\n", " "))
                 return
 
+    def stream(self, ingestor_for, progress=None):
+        """Ingest and curate: yield `(record, dropped, found)` for every call, in input order.
+
+        `ingestor_for(reject)` builds the `Ingestor` with the quarantine sink; rejected lines go to
+        `DIR/quarantine.jsonl` with their reason scrubbed too (a reason may quote log text). The
+        quarantine is committed even when the run fails: nothing is lost.
+        """
+        quarantine = JsonlWriter(self.workspace.quarantine_path)
+
+        def reject(row: dict[str, Any]) -> None:
+            quarantine.write({**row, "reason": self.scrub_text(row["reason"])})
+
+        self.ingestor = ingestor_for(reject)
+        try:
+            for index, record in enumerate(self.ingestor.records()):
+                dropped, found = self.process(index, record)
+                yield record, dropped, found
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            quarantine.commit()
+
     def finish(self) -> list[Path]:
         """Write the curated records (with the final `represents` counts); returns the paths."""
         if self._writer is None:
@@ -190,20 +213,9 @@ def run(params: CurateRunParams, progress=None) -> dict[str, Any]:
 
     workspace = Workspace(params.out)
     curator = Curator(params.curate, workspace)
-    quarantine = JsonlWriter(workspace.quarantine_path)
-
-    def reject(row: dict[str, Any]) -> None:
-        quarantine.write({**row, "reason": curator.scrub_text(row["reason"])})
-
-    ingestor = Ingestor(params.ingest, reject, progress or no_progress)
-    try:
-        for index, record in enumerate(ingestor.records()):
-            curator.process(index, record)
-    except BaseException:
-        curator.abort()
-        raise
-    finally:
-        quarantine.commit()
+    for _ in curator.stream(lambda reject: Ingestor(params.ingest, reject, progress or no_progress)):
+        pass
+    ingestor = curator.ingestor
     outputs = curator.finish()
     audit = curator.audit()
     write_json(curator.audit_path, audit)

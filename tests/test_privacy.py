@@ -197,3 +197,20 @@ def test_bad_regex_in_deny_list_is_a_clear_error():
 
     with pytest.raises(MigrateError, match="bad regex"):
         Scrubber(ScrubParams(deny=["re:([unclosed"]), b"k" * 32)
+
+
+def test_worker_process_and_in_process_curation_agree(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLM_MIGRATE_PII_KEY", "a fixed key for this test")
+    logs = tmp_path / "canaries.jsonl"
+    logs.write_text("\n".join(canary_lines(30)) + "\n")
+    outputs = []
+    for workers in (0, 1):
+        config = tmp_path / f"w{workers}.yaml"
+        config.write_text(f"curate:\n  workers: {workers}\n")
+        out = tmp_path / f"out{workers}"
+        result = CliRunner().invoke(app, ["curate", str(logs), "--out", str(out), "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        outputs.append((out / "curate" / "records.jsonl").read_bytes())
+        audit = json.loads((out / "curate" / "audit.json").read_text())
+        assert audit["pii"]["values_replaced"]["EMAIL_ADDRESS"] >= 30
+    assert outputs[0] == outputs[1]

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.curate.dedup import Deduplicator, DedupParams
 from migrate.curate.filters import REASONS, FilterParams, drop_reason
+from migrate.curate.parallel import ScrubPool, default_workers
 from migrate.curate.scrub import ScrubParams, Scrubber, check_entities, workspace_key
 from migrate.records import CallRecord
 from migrate.workspace import JsonlWriter, Workspace
@@ -43,6 +44,10 @@ class CurateParams(BaseModel):
     filters: FilterParams = Field(default_factory=FilterParams)
     dedup: DedupParams = Field(default_factory=DedupParams)
     write_records: bool = Field(True, description="write the curated records for the datasets stage")
+    workers: int | None = Field(
+        None, ge=0, le=1,
+        description="scrub in a worker process beside the main one (default: 1 when there are 2+ cores, else 0)",
+    )
 
 
 def redacted_params(params: CurateParams) -> dict[str, Any]:
@@ -71,6 +76,7 @@ class Curator:
             })
         self.params = params
         self.workspace = workspace
+        self.workers = default_workers() if params.workers is None else params.workers
         self.scrubber = Scrubber(params.scrub, workspace_key(workspace.root)) if params.scrub.enabled else None
         self.dedup = Deduplicator(params.dedup)
         self.dropped: Counter[str] = Counter()
@@ -94,15 +100,18 @@ class Curator:
 
     def process(self, index: int, record: CallRecord) -> tuple[str | None, tuple[str, ...]]:
         """Scrub `record` in place; (why it is not training data or None, entity types found)."""
-        self.calls += 1
-        found: tuple[str, ...] = ()
-        if self.scrubber is not None:
-            kinds = self.scrubber.scrub_record(record)
-            found = tuple(sorted(kinds))
-            self.entity_records.update(found)
-            if found and len(self.samples) < REDACTION_SAMPLES:
-                self._sample(record)
+        kinds = self.scrubber.scrub_record(record) if self.scrubber is not None else Counter()
+        return self.keep(index, record, kinds)
+
+    def keep(self, index: int, record: CallRecord, kinds: Counter[str]) -> tuple[str | None, tuple[str, ...]]:
+        """Filters and dedup for a scrubbed `record` (`kinds`: values scrubbed from it, by type)."""
         reason = drop_reason(record, self.params.filters) or self.dedup.check(index, record)
+        self.calls += 1
+        found = tuple(sorted(kinds))
+        if found:
+            self.entity_records.update(found)
+            if len(self.samples) < REDACTION_SAMPLES:
+                self._sample(record)
         if reason:
             self.dropped[reason] += 1
         else:
@@ -142,14 +151,23 @@ class Curator:
             quarantine.write({**row, "reason": self.scrub_text(row["reason"])})
 
         self.ingestor = ingestor_for(reject)
+        pool = None
+        if self.scrubber is not None and self.workers > 0:
+            pool = ScrubPool(self.params.scrub, self.scrubber.key)
         try:
-            for index, record in enumerate(self.ingestor.records()):
-                dropped, found = self.process(index, record)
-                yield record, dropped, found
+            if pool is None:
+                for index, record in enumerate(self.ingestor.records()):
+                    yield (record, *self.process(index, record))
+            else:  # scrubbed beside us; what it found is counted here, where the audit is kept
+                for index, (record, kinds) in enumerate(pool.scrub(self.ingestor.records())):
+                    self.scrubber.found.update(kinds)
+                    yield (record, *self.keep(index, record, kinds))
         except BaseException:
             self.abort()
             raise
         finally:
+            if pool is not None:
+                pool.close()
             quarantine.commit()
 
     def finish(self) -> list[Path]:

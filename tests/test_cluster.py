@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from migrate.analyze.cluster import OUTLIER, ClusterParams, assign_clusters, embed
 from migrate.analyze.cost import PriceTable
-from migrate.analyze.features import mask_text, words
+from migrate.masking import mask_text, words
 from migrate.analyze.table import CallTable
 from migrate.records import CallRecord
 

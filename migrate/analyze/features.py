@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from migrate.masking import mask_text, words  # noqa: F401 (re-exported)
+from migrate.masking import words
 from migrate.records import CallRecord
 
 OPENING_WORDS = 10  # words of the last user turn that count as its opening (`ub:` bigrams)

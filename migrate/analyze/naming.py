@@ -12,6 +12,7 @@ from typing import Any
 
 from migrate.analyze import features
 from migrate.analyze.suitability import KIND_LABELS
+from migrate.masking import words
 from migrate.records import CallRecord
 
 STOPWORDS = frozenset(
@@ -27,9 +28,9 @@ STOPWORDS = frozenset(
 
 def _terms(record: CallRecord) -> set[str]:
     system = " ".join(m["content"] or "" for m in record.messages if m["role"] in ("system", "developer"))
-    opening = features.words(features.last_user_text(record))[: features.OPENING_WORDS * 2]
+    opening = words(features.last_user_text(record))[: features.OPENING_WORDS * 2]
     return {
-        w for w in features.words(system)[:200] + opening
+        w for w in words(system)[:200] + opening
         if not w.startswith("<") and w not in STOPWORDS and len(w) > 2
     }
 

@@ -96,7 +96,6 @@ class CallTable:
         self.pii_ids = array("i")
         self.pii_indptr = array("q", [0])
         self.model_ids = array("i")
-        self.cost_logged = 0
         self.tokens_estimated = 0
         self._context_tool_chars: list[int] = []
         # examples
@@ -140,9 +139,7 @@ class CallTable:
         self.prompt_tokens.append(-1 if prompt is None else prompt)
         self.completion_tokens.append(-1 if completion is None else completion)
         cost = record.cost_usd
-        if cost is not None:
-            self.cost_logged += 1
-        else:
+        if cost is None:
             cost = self.prices.cost(record.model, prompt, completion)
         self.cost.append(np.nan if cost is None else cost)
         self.latency.append(np.nan if record.latency_ms is None else record.latency_ms)

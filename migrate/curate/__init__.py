@@ -21,14 +21,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.curate.dedup import Deduplicator, DedupParams
 from migrate.curate.filters import REASONS, FilterParams, drop_reason
 from migrate.curate.parallel import ScrubPool, default_workers
 from migrate.curate.scrub import ScrubParams, Scrubber, check_entities, workspace_key
+from migrate.ingest import Ingestor, IngestParams
+from migrate.progress import ProgressFn, no_progress
 from migrate.records import CallRecord
-from migrate.workspace import JsonlWriter, Workspace
+from migrate.workspace import JsonlWriter, Workspace, atomic_open, write_json
 
 __all__ = ["CurateParams", "Curator", "redacted_params"]
 
@@ -138,7 +141,7 @@ class Curator:
                 self.samples.append(text[start:match.end() + 60].replace("\n", " "))
                 return
 
-    def stream(self, ingestor_for, progress=None):
+    def stream(self, ingestor_for):
         """Ingest and curate: yield `(record, dropped, found)` for every call, in input order.
 
         `ingestor_for(reject)` builds the `Ingestor` with the quarantine sink; rejected lines go to
@@ -204,10 +207,6 @@ class Curator:
 
 def _rewrite_represents(path: Path, represents: dict[int, int]) -> None:
     """Replace each row's `represents_index` by `represents` (known only once all calls are seen)."""
-    import orjson
-
-    from migrate.workspace import atomic_open
-
     with open(path, "rb") as source, atomic_open(path, "wb") as target:
         for line in source:
             row = orjson.loads(line)
@@ -218,20 +217,17 @@ def _rewrite_represents(path: Path, represents: dict[int, int]) -> None:
 class CurateRunParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ingest: Any
+    ingest: IngestParams
     out: Path = Path("slm-migrate-out")
     curate: CurateParams = Field(default_factory=CurateParams)
 
 
-def run(params: CurateRunParams, progress=None) -> dict[str, Any]:
+def run(params: CurateRunParams, progress: ProgressFn = no_progress) -> dict[str, Any]:
     """`slm-migrate curate`: ingest, curate, write the curated records and the audit."""
-    from migrate.ingest import Ingestor
-    from migrate.progress import no_progress
-    from migrate.workspace import write_json
 
     workspace = Workspace(params.out)
     curator = Curator(params.curate, workspace)
-    for _ in curator.stream(lambda reject: Ingestor(params.ingest, reject, progress or no_progress)):
+    for _ in curator.stream(lambda reject: Ingestor(params.ingest, reject, progress)):
         pass
     ingestor = curator.ingestor
     outputs = curator.finish()

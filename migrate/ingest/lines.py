@@ -41,7 +41,6 @@ class LineReader:
         self.max_line_bytes = max_line_bytes
         self._digest = hashlib.sha256()
         self.sha256: str | None = None
-        self.lines_read = 0
         self._raw: Any = None
 
     @property
@@ -72,7 +71,6 @@ class LineReader:
                     )
                     continue
                 yield lineno, parse_line(raw, lineno)
-        self.lines_read = lineno
         self.sha256 = f"sha256:{self._digest.hexdigest()}"
 
     def _skip_rest_of_line(self, handle) -> int:

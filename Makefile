@@ -2,21 +2,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 OUT ?= slm-migrate-out
+# torch first, pinned: on a CPU-only machine with a local wheel mirror this is the CPU build; a bare
+# `pip install torch` (or any package that pulls it unpinned) fetches a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
 .PHONY: install demo test bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) '$(TORCH)'
+	$(PIP) -e '.[dev,train]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
-## make demo: set up, then analyze the bundled sample logs into ./slm-migrate-out
+## make demo: set up, then analyze the bundled sample logs into ./slm-migrate-out and build the datasets
 demo: $(STAMP)
 	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)
+	$(BIN)/slm-migrate datasets --out $(OUT)
 
 ## make test: set up, then run the test suite (offline, ~1 minute)
 test: $(STAMP)

@@ -5,7 +5,7 @@ different seed from the committed sample), run `slm-migrate analyze` on it in a 
 measure wall time, calls/s and peak RSS (`ru_maxrss` of that process). Also scores the clustering
 against the generator's ground truth (adjusted Rand index), so speed is never bought with quality.
 
-    python bench/analyze.py                    # 100k and 1M, curation off and on (~15 minutes)
+    python bench/analyze.py                    # 100k and 1M, each curation mode (~25 minutes)
     python bench/analyze.py --sizes 20000      # a quick run
     python bench/analyze.py --results bench/RESULTS.md   # also rewrite the results table
 
@@ -72,18 +72,30 @@ def ari(labels_path: Path, assignments_path: Path) -> float:
     return adjusted_rand_score(gold, pred)
 
 
-def run_size(calls: int, workdir: Path, seed: int, curate: bool) -> dict:
+# curation modes: the label in the table, and the extra analyze arguments
+MODES = {
+    "off": "off (--no-curate)",
+    "no-scrub": "on, scrubbing off",
+    "on": "on (default)",
+}
+
+
+def run_size(calls: int, workdir: Path, seed: int, mode: str) -> dict:
     log = workdir / f"calls-{calls}.openai.jsonl.gz"
     gen_seconds = generate(log, calls, seed)
-    out = workdir / f"out-{calls}-{'curated' if curate else 'raw'}"
+    out = workdir / f"out-{calls}-{mode}"
     cmd = [sys.executable, "-m", "migrate", "analyze", str(log), "--out", str(out), "--json"]
-    if not curate:
+    if mode == "off":
         cmd.append("--no-curate")
+    elif mode == "no-scrub":
+        config = workdir / "no-scrub.yaml"
+        config.write_text("curate:\n  scrub:\n    enabled: false\n")
+        cmd += ["--config", str(config)]
     seconds, rss = measure(cmd)
     clusters = json.loads((out / "analysis" / "clusters.json").read_text())
     return {
         "calls": calls,
-        "curation": "on (default)" if curate else "off (--no-curate)",
+        "curation": MODES[mode],
         "file_mb": round(log.stat().st_size / 2**20, 1),
         "seconds": round(seconds, 1),
         "calls_per_s": round(calls / seconds),
@@ -135,15 +147,15 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--results", type=Path, default=None, help="rewrite the table in this RESULTS.md")
-    parser.add_argument("--curation", choices=["both", "on", "off"], default="both",
-                        help="measure analyze with its default curation (PII scrubbing, dedup), without, or both")
+    parser.add_argument("--curation", nargs="+", choices=list(MODES), default=list(MODES),
+                        help="curation modes to measure: none (off), filters and dedup without PII scrubbing "
+                        "(no-scrub: scrubbing's own cost is `on` against this), and the default (on)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    modes = {"both": [False, True], "on": [True], "off": [False]}[args.curation]
     rows = []
     for calls in args.sizes:
-        for curate in modes:
-            row = run_size(calls, args.workdir, args.seed, curate)
+        for mode in args.curation:
+            row = run_size(calls, args.workdir, args.seed, mode)
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.results:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -80,18 +80,18 @@ def env(as_json: bool = typer.Option(False, "--json", help="Print as JSON on std
 def analyze(
     logs: list[Path] = typer.Argument(..., help="Log files (.jsonl or .jsonl.gz; globs are expanded).", show_default=False),
     out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder for the artifacts."),
-    log_format: Optional[str] = typer.Option(
+    log_format: str | None = typer.Option(
         None, "--format", "-f",
         help="Force the format of every file: openai, openai_batch, openai_batch_input, openpipe, langfuse, langsmith, messages. Default: detected per file.",
     ),
-    prices: Optional[Path] = typer.Option(None, "--prices", help="YAML price table merged over the bundled one (USD per 1M tokens)."),
+    prices: Path | None = typer.Option(None, "--prices", help="YAML price table merged over the bundled one (USD per 1M tokens)."),
     seed: int = typer.Option(0, "--seed", help="Random seed for sampling, SVD and k-means."),
     min_cluster_size: int = typer.Option(10, "--min-cluster-size", help="Smaller groups of calls become outliers."),
     merge_threshold: float = typer.Option(0.65, "--merge-threshold", help="Answer similarity (0-1) from which differently worded call sites merge into one subtask; lower merges more."),
     min_calls: int = typer.Option(50, "--min-calls", help="Fewest calls for a cluster to be recommended for a specialist."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 3) when any input line is quarantined."),
     max_line_bytes: int = typer.Option(8 * 1024 * 1024, "--max-line-bytes", help="Longer lines are quarantined."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
     no_curate: bool = typer.Option(False, "--no-curate", help="Skip curation (no PII scrubbing, filters or dedup): only for logs that are already clean."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -105,8 +105,8 @@ def analyze(
     from migrate import analyze as stage
     from migrate.analyze.cluster import ClusterParams
     from migrate.analyze.suitability import SuitabilityParams
-    from migrate.ingest import IngestParams
     from migrate.config import load_config
+    from migrate.ingest import IngestParams
     from migrate.summary import print_analysis, progress_bars
 
     with user_errors():
@@ -130,8 +130,8 @@ def analyze(
 def curate(
     logs: list[Path] = typer.Argument(..., help="Log files (.jsonl or .jsonl.gz; globs are expanded).", show_default=False),
     out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder for the artifacts."),
-    log_format: Optional[str] = typer.Option(None, "--format", "-f", help="Force the format of every file (see analyze)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
+    log_format: str | None = typer.Option(None, "--format", "-f", help="Force the format of every file (see analyze)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 3) when any input line is quarantined."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -155,6 +155,55 @@ def curate(
     if as_json:
         _emit_json(summary)
     print_curation(summary, stderr)
+
+
+def _cluster_list(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+@app.command()
+def datasets(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder (where analyze wrote)."),
+    clusters: str | None = typer.Option(None, "--clusters", help="Comma-separated cluster ids (default: those recommended for a specialist)."),
+    all_recommended: bool = typer.Option(False, "--all-recommended", help="Build every cluster recommended as 'specialize' (the default)."),
+    min_examples: int = typer.Option(50, "--min-examples", help="Fewest usable examples for a cluster to be built; smaller ones are skipped with a message."),
+    max_length: int = typer.Option(2048, "--max-length", help="Most tokens of prompt + answer; longer examples are dropped, never truncated."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Local model folder whose tokenizer and chat template to validate with (default: ChatML, estimated lengths)."),
+    test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of examples held out for testing."),
+    validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Share held out for validation."),
+    max_test: int = typer.Option(1000, "--max-test", help="Most test examples."),
+    max_train: int | None = typer.Option(None, "--max-train", help="Most training examples (default: no cap)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split."),
+    force: bool = typer.Option(False, "--force", help="Rebuild clusters whose records and settings did not change."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Build a fine-tuning dataset per subtask, with leakage-safe stratified splits.
+
+    Writes OUT/datasets/<cluster>/ (a Hugging Face DatasetDict, openai/*.jsonl, README.md card).
+    Exit code 0 when every selected cluster was built or is unchanged, also when some were
+    skipped as too small (each named with what to do); 3 when none could be built.
+    """
+    from migrate import datasets as stage
+    from migrate.datasets.split import SplitParams
+    from migrate.summary import print_datasets, progress_bars
+
+    if clusters and all_recommended:
+        with user_errors():
+            raise MigrateError("--clusters and --all-recommended exclude each other", hint="give one of them")
+    with user_errors():
+        params = stage.DatasetsParams(
+            out=out, clusters=_cluster_list(clusters), min_examples=min_examples, max_length=max_length,
+            tokenizer=tokenizer, force=force,
+            split=SplitParams(test_fraction=test_fraction, validation_fraction=validation_fraction,
+                              max_test=max_test, max_train=max_train, seed=seed),
+        )
+    with user_errors(), progress_bars(stderr) as progress:
+        summary = stage.run(params, progress)
+    if as_json:
+        _emit_json(summary)
+    print_datasets(summary, stderr)
+    if summary["clusters"] and not any(c["status"] in ("built", "unchanged") for c in summary["clusters"]):
+        raise typer.Exit(3)
 
 
 def main() -> None:

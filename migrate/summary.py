@@ -9,7 +9,13 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from migrate.progress import ProgressFn
@@ -122,3 +128,26 @@ def print_curation(summary: dict[str, Any], console: Console) -> None:
     if note:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"Curated records: {escape(summary['artifacts']['records'])}")
+
+
+def print_datasets(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="Datasets", title_justify="left")
+    for column in ("cluster", "name", "status", "train", "validation", "test", "dropped"):
+        table.add_column(column, justify="right" if column in ("train", "validation", "test", "dropped") else "left",
+                         min_width=len(column), max_width=24 if column == "name" else None, no_wrap=True,
+                         overflow="ellipsis")
+    for c in summary["clusters"]:
+        sizes = c.get("sizes") or {}
+        style = {"built": "green", "unchanged": "cyan", "too_small": "yellow"}.get(c["status"], "")
+        table.add_row(
+            c["id"], c["name"], f"[{style}]{c['status']}[/]",
+            *(f"{sizes[s]:,}" if s in sizes else "-" for s in ("train", "validation", "test")),
+            str(sum((c.get("dropped") or {}).values())),
+        )
+    console.print(table)
+    for c in summary["clusters"]:
+        if c["status"] == "too_small":
+            console.print(f"[yellow]skipped:[/] {c['message']}", highlight=False)
+    if not summary["clusters"]:
+        console.print("[yellow]no cluster is recommended for a specialist:[/] name clusters with --clusters", highlight=False)
+    console.print(f"validated with the {summary['renderer']}; written under {summary['out']}", highlight=False)

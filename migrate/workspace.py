@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -157,3 +158,28 @@ class Workspace:
             },
         }
         write_json(self.manifest_path, manifest)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """A hidden temporary folder beside `target` to fill; on success it replaces `target`, on
+    failure it is removed, so `target` is always the previous or the new content, never a half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(temp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
+    try:
+        yield temp
+        replace_dir(temp, target)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def replace_dir(source: Path, target: Path) -> None:
+    """Move the finished folder `source` to `target`, replacing what was there (a folder cannot be
+    renamed over a non-empty one: the old one is renamed aside first, then removed)."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(source, target)
+    shutil.rmtree(old, ignore_errors=True)

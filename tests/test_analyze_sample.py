@@ -11,26 +11,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_LOGS, analyze_sample
 from sklearn.metrics import adjusted_rand_score
-from typer.testing import CliRunner
-
-from migrate.cli import app
-
-from conftest import SAMPLE_LOGS
 
 LOGS = sorted(str(p) for p in SAMPLE_LOGS.glob("*.jsonl.gz"))
 
 
-def analyze(out: Path, *extra: str):
-    result = CliRunner().invoke(app, ["analyze", *LOGS, "--out", str(out), "--json", *extra])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("analysis")
-    return out, analyze(out)
+def run(analyzed_sample):
+    return analyzed_sample
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -123,7 +112,7 @@ def test_reports_written(run):
 
 def test_two_runs_give_identical_assignments(run, tmp_path):
     out, _ = run
-    analyze(tmp_path)
+    analyze_sample(tmp_path)
     first = (out / "analysis" / "assignments.jsonl").read_bytes()
     assert (tmp_path / "analysis" / "assignments.jsonl").read_bytes() == first
     a = json.loads((out / "analysis" / "clusters.json").read_text())

@@ -93,12 +93,17 @@ def workspace(tmp_path_factory):
     files = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))] + [str(logs)]
     result = CliRunner().invoke(app, ["analyze", *files, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
+    # the later stages too: every cluster's dataset (the canary calls included)
+    clusters = json.loads((out / "analysis" / "clusters.json").read_text())["clusters"]
+    ids = ",".join(c["id"] for c in clusters if c["id"] != "outlier")
+    result = CliRunner().invoke(app, ["datasets", "--out", str(out), "--clusters", ids, "--min-examples", "1"])
+    assert result.exit_code == 0, result.output
     return out
 
 
 def test_no_canary_survives_in_any_file(workspace):
     files = [p for p in workspace.rglob("*") if p.is_file()]
-    assert len(files) >= 8
+    assert len(files) >= 8 and any(p.suffix == ".arrow" for p in files)
     needles = [v for v in CANARIES.values()] + VARIANTS
     needles += [v.split("\n")[1] for v in CANARIES.values() if "\n" in v]
     for path in files:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from migrate.curate.dedup import Deduplicator, DedupParams
 from migrate.curate.filters import REASONS, FilterParams, drop_reason
 from migrate.curate.parallel import ScrubPool, default_workers
-from migrate.curate.scrub import ScrubParams, Scrubber, check_entities, workspace_key
+from migrate.curate.scrub import Scrubber, ScrubParams, check_entities, workspace_key
 from migrate.ingest import Ingestor, IngestParams
 from migrate.progress import ProgressFn, no_progress
 from migrate.records import CallRecord
@@ -80,7 +80,11 @@ class Curator:
         self.params = params
         self.workspace = workspace
         self.workers = default_workers() if params.workers is None else params.workers
-        self.scrubber = Scrubber(params.scrub, workspace_key(workspace.root)) if params.scrub.enabled else None
+        self._scrubber: Scrubber | None = None  # built on first use: with a worker, never in this process
+        self._key = workspace_key(workspace.root) if params.scrub.enabled else None
+        self._pool: ScrubPool | None = None
+        self._coverage: dict[str, Any] | None = None
+        self.found: Counter[str] = Counter()  # values replaced, by entity type
         self.dedup = Deduplicator(params.dedup)
         self.dropped: Counter[str] = Counter()
         self.calls = 0
@@ -98,12 +102,28 @@ class Curator:
     def audit_path(self) -> Path:
         return self.workspace.stage_dir("curate") / "audit.json"
 
+    @property
+    def scrubbing(self) -> bool:
+        return self._key is not None
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """This process's scrubber (only when no worker scrubs; ~370 MB of Presidio)."""
+        if self._scrubber is None:
+            self._scrubber = Scrubber(self.params.scrub, self._key)
+            self._scrubber.found = self.found
+        return self._scrubber
+
     def scrub_text(self, text: str) -> str:
-        return self.scrubber.scrub_text(text) if self.scrubber else text
+        if not self.scrubbing:
+            return text
+        if self._pool is not None:
+            return self._pool.scrub_text(text)
+        return self.scrubber.scrub_text(text)
 
     def process(self, index: int, record: CallRecord) -> tuple[str | None, tuple[str, ...]]:
         """Scrub `record` in place; (why it is not training data or None, entity types found)."""
-        kinds = self.scrubber.scrub_record(record) if self.scrubber is not None else Counter()
+        kinds = self.scrubber.scrub_record(record) if self.scrubbing else Counter()
         return self.keep(index, record, kinds)
 
     def keep(self, index: int, record: CallRecord, kinds: Counter[str]) -> tuple[str | None, tuple[str, ...]]:
@@ -154,23 +174,24 @@ class Curator:
             quarantine.write({**row, "reason": self.scrub_text(row["reason"])})
 
         self.ingestor = ingestor_for(reject)
-        pool = None
-        if self.scrubber is not None and self.workers > 0:
-            pool = ScrubPool(self.params.scrub, self.scrubber.key)
+        if self.scrubbing and self.workers > 0:
+            self._pool = ScrubPool(self.params.scrub, self._key)
         try:
-            if pool is None:
+            if self._pool is None:
                 for index, record in enumerate(self.ingestor.records()):
                     yield (record, *self.process(index, record))
             else:  # scrubbed beside us; what it found is counted here, where the audit is kept
-                for index, (record, kinds) in enumerate(pool.scrub(self.ingestor.records())):
-                    self.scrubber.found.update(kinds)
+                self._coverage = self._pool.coverage()
+                for index, (record, kinds) in enumerate(self._pool.scrub(self.ingestor.records())):
+                    self.found.update(kinds)
                     yield (record, *self.keep(index, record, kinds))
         except BaseException:
             self.abort()
             raise
         finally:
-            if pool is not None:
-                pool.close()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
             quarantine.commit()
 
     def finish(self) -> list[Path]:
@@ -187,15 +208,17 @@ class Curator:
             self._writer.abort()
 
     def audit(self, per_cluster: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        coverage = self.scrubber.coverage() if self.scrubber else {"entities": [], "not_covered": [], "ner": False,
-                                                                      "note": "scrubbing is off"}
+        if not self.scrubbing:
+            coverage = {"entities": [], "not_covered": [], "ner": False, "note": "scrubbing is off"}
+        else:
+            coverage = self._coverage or self.scrubber.coverage()
         return {
             "calls": self.calls,
             "kept_for_training": self.kept,
             "dropped": {reason: self.dropped.get(reason, 0) for reason in (*REASONS, "duplicate", "near_duplicate")},
             "pii": {
-                "scrubbed": self.scrubber is not None,
-                "values_replaced": dict(self.scrubber.found.most_common()) if self.scrubber else {},
+                "scrubbed": self.scrubbing,
+                "values_replaced": dict(self.found.most_common()),
                 "calls_with": dict(self.entity_records.most_common()),
                 "coverage": coverage,
                 "samples": self.samples,

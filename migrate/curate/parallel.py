@@ -37,8 +37,19 @@ def _scrub_batch(records: list[CallRecord]) -> list[tuple[CallRecord, Counter[st
     return [(record, Counter(_scrubber[0].scrub_record(record))) for record in records]
 
 
+def _scrub_text(text: str) -> str:
+    return _scrubber[0].scrub_text(text)
+
+
+def _coverage() -> dict[str, Any]:
+    return _scrubber[0].coverage()
+
+
 class ScrubPool:
-    """`scrub(records)` yields `(record, found)` in input order, scrubbed by a worker process."""
+    """`scrub(records)` yields `(record, found)` in input order, scrubbed by a worker process.
+
+    The worker holds the only Presidio engine (~370 MB): the main process asks it for the rare
+    single text (`scrub_text`) and for what it covers (`coverage`)."""
 
     def __init__(self, params: ScrubParams, key: bytes):
         context = multiprocessing.get_context("spawn")  # no fork of a process holding BLAS threads
@@ -58,6 +69,13 @@ class ScrubPool:
             pending.append(self._pool.apply_async(_scrub_batch, (batch,)))
         while pending:
             yield from pending.popleft().get()
+
+    def scrub_text(self, text: str) -> str:
+        """`text` scrubbed by the worker (after the batches already sent)."""
+        return self._pool.apply(_scrub_text, (text,))
+
+    def coverage(self) -> dict[str, Any]:
+        return self._pool.apply(_coverage)
 
     def close(self) -> None:
         self._pool.terminate()

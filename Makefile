@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-## make demo: set up, then analyze the bundled sample logs into ./slm-migrate-out and build the datasets
+## make demo: set up, then run the pipeline on the bundled sample logs into ./slm-migrate-out
 demo: $(STAMP)
 	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)
 	$(BIN)/slm-migrate datasets --out $(OUT)
+	$(BIN)/slm-migrate finetune --out $(OUT)
 
 ## make test: set up, then run the test suite (offline, ~1 minute)
 test: $(STAMP)

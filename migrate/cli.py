@@ -206,6 +206,47 @@ def datasets(
         raise typer.Exit(3)
 
 
+@app.command()
+def finetune(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder (where datasets wrote)."),
+    clusters: str | None = typer.Option(None, "--clusters", help="Comma-separated cluster ids (default: every cluster with a dataset). One per CI job: --clusters c03."),
+    recipe: str | None = typer.Option(None, "--recipe", "-r", help="Recipe name (see recipes/) or YAML file, for every cluster. Default: the config's, else tiny-local."),
+    overrides: list[str] = typer.Option([], "--set", help="Override one recipe field: --set learning_rate=1e-4 --set tiny.pretrain_steps=50."),
+    resume: bool = typer.Option(False, "--resume", help="Continue interrupted runs from their last checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Retrain clusters whose dataset, recipe and base did not change."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's choice; 1 when other work shares the cores)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Project config (YAML): recipes under `finetune:`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Train one LoRA specialist per cluster on its dataset (TRL SFTTrainer + peft).
+
+    Writes OUT/specialists/<cluster>/{adapter/, metrics.json, loss.json, loss.png, README.md}.
+    Scales out with accelerate: `accelerate launch -m migrate finetune ...`. Exit code 0 when
+    every cluster trained or was unchanged; 2 when a cluster failed (the others still train).
+    """
+    from migrate import finetune as stage
+    from migrate.config import load_config
+    from migrate.summary import print_finetune, progress_bars
+
+    with user_errors():
+        project = load_config(config)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    params = stage.FinetuneParams(
+        out=out, clusters=_cluster_list(clusters), recipe=recipe, config=project.finetune,
+        overrides=overrides, resume=resume, force=force,
+    )
+    with user_errors(), progress_bars(stderr) as progress:
+        summary = stage.run(params, progress)
+    if as_json:
+        _emit_json(summary)
+    print_finetune(summary, stderr)
+    if any(c["status"] == "failed" for c in summary["clusters"]):
+        raise typer.Exit(2)
+
+
 def main() -> None:
     """Console entry point: unexpected failures become a one-line message (traceback on demand)."""
     try:

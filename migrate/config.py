@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from migrate.curate import CurateParams
 from migrate.errors import MigrateError, validation_message
+from migrate.finetune import FinetuneConfig
 
 
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     curate: CurateParams = Field(default_factory=CurateParams)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
 
 
 def load_config(path: Path | None) -> ProjectConfig:
@@ -34,5 +36,5 @@ def load_config(path: Path | None) -> ProjectConfig:
     except ValidationError as exc:
         raise MigrateError(
             validation_message(exc, str(path), "config"),
-            hint="see the README's 'Privacy' section for the keys of `curate:`",
+            hint="see the README's 'Privacy' section for the keys of `curate:` and 'slm-migrate finetune' for `finetune:`",
         ) from None

@@ -151,3 +151,29 @@ def print_datasets(summary: dict[str, Any], console: Console) -> None:
     if not summary["clusters"]:
         console.print("[yellow]no cluster is recommended for a specialist:[/] name clusters with --clusters", highlight=False)
     console.print(f"validated with the {summary['renderer']}; written under {summary['out']}", highlight=False)
+
+
+def print_finetune(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title="Specialists", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("cluster", "recipe", "status", "train", "steps", "loss", "eval", "time"):
+        table.add_column(column, justify="left" if column in ("cluster", "recipe", "status") else "right", no_wrap=True)
+    for c in summary["clusters"]:
+        style = {"trained": "green", "unchanged": "cyan", "failed": "red"}.get(c["status"], "")
+        first, last = c.get("first_loss"), c.get("last_loss")
+        loss = f"{first:.2f} → {last:.2f}" if first is not None and last is not None else "-"
+        examples = (c.get("examples") or {}).get("train")
+        table.add_row(
+            c["id"], c["recipe"], f"[{style}]{c['status']}[/]",
+            f"{examples:,}" if examples is not None else "-",
+            str(c.get("steps") or "-"), loss,
+            f"{c['eval_loss']:.2f}" if c.get("eval_loss") is not None else "-",
+            f"{c['train_seconds']:.0f} s" if c.get("train_seconds") is not None else "-",
+        )
+    console.print(table)
+    for c in summary["clusters"]:
+        if c["status"] == "failed":
+            console.print(f"[red]failed:[/] {c['id']}: {c['message']}", highlight=False)
+    if any(c["recipe"] == "tiny-local" for c in summary["clusters"]):
+        console.print("[yellow]note:[/] tiny-local exercises the pipeline with a toy model; choose a real recipe "
+                      "with --recipe (see recipes/)", highlight=False)
+    console.print(f"adapters under {summary['out']}", highlight=False)

@@ -167,7 +167,8 @@ def datasets(
     clusters: str | None = typer.Option(None, "--clusters", help="Comma-separated cluster ids (default: those recommended for a specialist)."),
     all_recommended: bool = typer.Option(False, "--all-recommended", help="Build every cluster recommended as 'specialize' (the default)."),
     min_examples: int = typer.Option(50, "--min-examples", help="Fewest usable examples for a cluster to be built; smaller ones are skipped with a message."),
-    max_length: int = typer.Option(2048, "--max-length", help="Most tokens of prompt + answer; longer examples are dropped, never truncated."),
+    max_length: int | None = typer.Option(None, "--max-length", help="Most tokens of prompt + answer; longer examples are dropped, never truncated. Default: the recipe's, else 2048."),
+    recipe: str | None = typer.Option(None, "--recipe", "-r", help="The recipe the datasets are for: validate with its chat template, max_length and (if available offline) its base model's tokenizer."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Local model folder whose tokenizer and chat template to validate with (default: ChatML, estimated lengths)."),
     test_fraction: float = typer.Option(0.1, "--test-fraction", help="Share of examples held out for testing."),
     validation_fraction: float = typer.Option(0.1, "--validation-fraction", help="Share held out for validation."),
@@ -193,7 +194,7 @@ def datasets(
     with user_errors():
         params = stage.DatasetsParams(
             out=out, clusters=_cluster_list(clusters), min_examples=min_examples, max_length=max_length,
-            tokenizer=tokenizer, force=force,
+            tokenizer=tokenizer, recipe=recipe, force=force,
             split=SplitParams(test_fraction=test_fraction, validation_fraction=validation_fraction,
                               max_test=max_test, max_train=max_train, seed=seed),
         )

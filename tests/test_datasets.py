@@ -207,3 +207,22 @@ def test_train_cap_drops_whole_groups():
     examples = [example(i, f"p{i // 4}", "") for i in range(400)]
     split = split_examples(examples, SplitParams(max_train=101))
     assert len(split.indices["train"]) <= 101 and len(split.indices["train"]) % 4 == 0
+
+
+def test_validation_follows_the_recipe_and_a_real_tokenizer(analyzed_sample, tmp_path):
+    from migrate.finetune.recipe import load_recipe
+    from migrate.finetune.tiny import train_tokenizer
+
+    out = copy_workspace(analyzed_sample[0], tmp_path / "ws")
+    summary = build(out, "--clusters", "c01", "--recipe", "tiny-local")
+    stats = json.loads((out / "datasets" / "c01" / "dataset.json").read_text())
+    assert stats["max_length"] == load_recipe("tiny-local").max_length
+    assert "estimated" in summary["renderer"]
+
+    tokenizer = train_tokenizer(["billing shipping returns order refund"] * 50, 300)
+    tokenizer.save_pretrained(tmp_path / "tok")
+    summary = build(out, "--clusters", "c01", "--tokenizer", str(tmp_path / "tok"), "--max-length", "100000")
+    assert "exact token counts" in summary["renderer"] and summary["clusters"][0]["status"] == "built"
+    train = datasets.load_from_disk(str(out / "datasets" / "c01"))["train"]
+    text = train[0]["messages"][-1]["content"]
+    assert train[0]["total_tokens"] > len(text) / 4  # a 300-token vocabulary splits words finely

@@ -40,6 +40,7 @@ from migrate.workspace import Workspace, sha256_file
 __all__ = ["DatasetsParams", "run"]
 
 OUTLIER_ID = "outlier"
+DEFAULT_MAX_LENGTH = 2048
 MAX_REPORTED = 5  # example ids listed per drop reason
 
 
@@ -49,8 +50,15 @@ class DatasetsParams(BaseModel):
     out: Path = Path("slm-migrate-out")
     clusters: list[str] | None = Field(None, description="cluster ids to build (None: the recommended ones)")
     min_examples: int = Field(50, ge=1, description="fewest usable examples for a cluster to be built")
-    max_length: int = Field(2048, ge=16, description="most tokens of prompt and answer (longer examples are dropped)")
+    max_length: int | None = Field(
+        None, ge=16, description="most tokens of prompt and answer (longer examples are dropped); "
+        f"None: the recipe's max_length, else {DEFAULT_MAX_LENGTH}",
+    )
     tokenizer: str | None = Field(None, description="local model folder whose tokenizer and chat template to check with")
+    recipe: str | None = Field(
+        None, description="the recipe the datasets are for: its chat template, max_length and (when available "
+        "offline) its base model's tokenizer are used for the check",
+    )
     split: SplitParams = Field(default_factory=SplitParams)
     force: bool = Field(False, description="rebuild clusters whose inputs did not change")
 
@@ -63,7 +71,7 @@ def run(params: DatasetsParams, progress: ProgressFn = no_progress) -> dict[str,
     root = workspace.stage_dir("datasets")
     root.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(root)
-    renderer = Renderer(params.tokenizer)
+    params, renderer = _validation(params)
     rows, digests = _read_records(workspace, {c["id"] for c in selected}, progress)
 
     results = []
@@ -89,6 +97,32 @@ def run(params: DatasetsParams, progress: ProgressFn = no_progress) -> dict[str,
         outputs=outputs,
     )
     return {"clusters": results, "renderer": renderer.description, "out": str(root)}
+
+
+def _validation(params: DatasetsParams) -> tuple[DatasetsParams, Renderer]:
+    """The resolved max_length and the renderer: from the recipe when one is named, else the
+    default template (and `tokenizer` when given)."""
+    if not params.recipe:
+        return params.model_copy(update={"max_length": params.max_length or DEFAULT_MAX_LENGTH}), Renderer(params.tokenizer)
+    from migrate.finetune.recipe import chat_template_text, load_recipe
+
+    recipe = load_recipe(params.recipe)
+    tokenizer = params.tokenizer or _offline_tokenizer(recipe.base_model)
+    resolved = params.model_copy(update={"max_length": params.max_length or recipe.max_length})
+    return resolved, Renderer(tokenizer, chat_template_text(recipe))
+
+
+def _offline_tokenizer(base_model: str) -> str | None:
+    """`base_model` when its tokenizer can be loaded without the network (a local folder, or a hub
+    id already in the Hugging Face cache); None otherwise (tiny-local is built by finetune)."""
+    path = Path(base_model).expanduser()
+    if path.is_dir():
+        return str(path) if (path / "tokenizer_config.json").exists() else None
+    if base_model == "tiny-local" or path.suffix == ".gguf":
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    return base_model if isinstance(try_to_load_from_cache(base_model, "tokenizer_config.json"), str) else None
 
 
 # -- inputs -------------------------------------------------------------------------------------

@@ -58,16 +58,21 @@ def _arguments(arguments: Any) -> Any:
 class Renderer:
     """Renders examples through one chat template and measures them in one tokenizer's tokens."""
 
-    def __init__(self, tokenizer: str | None = None):
+    def __init__(self, tokenizer: str | None = None, template: str | None = None):
+        """`tokenizer`: a local model folder or cached hub id (None: estimate lengths);
+        `template`: a chat template overriding the tokenizer's own (a recipe's `chat_template`)."""
         self._tokenizer = None
-        self.template = DEFAULT_CHAT_TEMPLATE
-        self.description = (
-            f"default ChatML-with-tools template; lengths estimated as UTF-8 bytes / {BYTES_PER_TOKEN}"
-        )
+        self.template = template or DEFAULT_CHAT_TEMPLATE
+        which = "the recipe's chat template" if template else "default ChatML-with-tools template"
+        self.description = f"{which}; lengths estimated as UTF-8 bytes / {BYTES_PER_TOKEN}"
         if tokenizer:
             self._tokenizer = _load_tokenizer(tokenizer)
-            self.template = self._tokenizer.chat_template or DEFAULT_CHAT_TEMPLATE
-            own = "its own chat template" if self._tokenizer.chat_template else "the default ChatML template"
+            if template:
+                own = "the recipe's chat template"
+            elif self._tokenizer.chat_template:
+                own, self.template = "its own chat template", self._tokenizer.chat_template
+            else:
+                own = "the default ChatML template"
             self.description = f"tokenizer of {tokenizer}, {own}; exact token counts"
 
     def count(self, text: str) -> int:

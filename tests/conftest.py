@@ -7,6 +7,8 @@ import os
 for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(key, "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# converted GGUF models are cached per user; tests use a throw-away cache
+os.environ.setdefault("SLM_MIGRATE_CACHE", __import__("tempfile").mkdtemp(prefix="slm-migrate-cache-"))
 
 from pathlib import Path  # noqa: E402
 

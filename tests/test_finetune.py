@@ -140,7 +140,7 @@ def test_resolve_base_caches_tiny_and_checks_the_rest(tiny_base, dataset_dir, tm
         resolve_base(Recipe(base_model="nobody/not-a-cached-model"), list, tmp_path, allow_download=False)
     assert "HF_HUB_OFFLINE" in info.value.hint and "local model folder" in info.value.hint
     (tmp_path / "model.gguf").write_bytes(b"GGUF")
-    with pytest.raises(MigrateError, match="not supported yet"):
+    with pytest.raises(MigrateError, match="cannot read the GGUF file"):
         resolve_base(Recipe(base_model=str(tmp_path / "model.gguf")), list, tmp_path)
     with pytest.raises(MigrateError, match="no such model folder"):
         resolve_base(Recipe(base_model="./missing/model/dir"), list, tmp_path)

@@ -4,7 +4,8 @@
   under `cache_dir` by a hash of the texts, the tiny parameters and the seed, so every cluster of
   a run (and every rerun) shares one base.
 - an existing local folder: used as is (it must hold a `config.json`).
-- a `.gguf` file: a later issue (`resolve_gguf` is the hook); refused for now.
+- a `.gguf` file, or `pkg:package/file.gguf` inside an installed package: converted once into a
+  cached Hugging Face folder (`migrate.finetune.gguf`).
 - anything else is a hub id: it must already be in the local Hugging Face cache when the hub is
   off (`HF_HUB_OFFLINE=1`, as in tests and CI); online, transformers downloads it on first use.
 """
@@ -18,8 +19,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from migrate.errors import MigrateError
+from migrate.finetune.distributed import process_state
+from migrate.finetune.gguf import is_gguf, resolve_gguf
 from migrate.finetune.recipe import TINY_LOCAL, Recipe
-from migrate.progress import ProgressFn
+from migrate.progress import ProgressFn, no_progress
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -40,10 +43,11 @@ def resolve_base(
     name = recipe.base_model
     if name == TINY_LOCAL:
         return resolve_tiny(recipe, workspace_texts_fn(), Path(cache_dir), progress=progress)
+    if is_gguf(name):  # a .gguf file or pkg:package/file.gguf: converted once, cached
+        with process_state().main_process_first():
+            return resolve_gguf(name, progress=progress or no_progress)
     path = Path(name).expanduser()
     has_config = (path / "config.json").exists()
-    if path.suffix == ".gguf" or (path.is_dir() and not has_config and any(path.glob("*.gguf"))):
-        return resolve_gguf(path)
     if path.is_dir():
         if not has_config:
             raise MigrateError(f"base_model {name!r}: the folder has no config.json",
@@ -74,15 +78,6 @@ def resolve_hub_id(repo_id: str, *, allow_download: bool | None = None) -> str:
     )
 
 
-def resolve_gguf(path: Path) -> Path:
-    """Hook for GGUF base models (a later issue: dequantize into a clean HF folder, as ML_NOTES
-    describes for SmolLM2's Q4 file). Not supported yet."""
-    raise MigrateError(
-        f"base_model {str(path)!r}: GGUF files are not supported yet",
-        hint="convert it to a Hugging Face folder, or use a hub id or tiny-local",
-    )
-
-
 def tiny_cache_key(recipe: Recipe, texts: list[str]) -> str:
     """Hash of what the tiny base depends on: its parameters, the seed and the texts (in order)."""
     digest = hashlib.sha256()
@@ -96,7 +91,6 @@ def tiny_cache_key(recipe: Recipe, texts: list[str]) -> str:
 def resolve_tiny(recipe: Recipe, texts: Iterable[str], cache_dir: Path, *,
                  progress: ProgressFn | None = None) -> Path:
     """The cached tiny base for these texts and parameters, built on first use."""
-    from migrate.finetune.distributed import process_state
     from migrate.finetune.tiny import build_tiny_base
 
     texts = list(texts)

@@ -33,6 +33,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/analyze.py --results bench/RESULTS.md
 	$(BIN)/python bench/curate.py
+	$(BIN)/python bench/route.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -248,6 +248,60 @@ def finetune(
         raise typer.Exit(2)
 
 
+route_app = typer.Typer(
+    help="Route requests: a specialist when it is safe, the LLM otherwise (build the router, test it).",
+    no_args_is_help=True,
+)
+app.add_typer(route_app, name="route")
+
+
+@route_app.command("build")
+def route_build(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder."),
+    target_precision: float = typer.Option(0.99, "--target-precision", help="Share of the requests sent to a specialist that must belong to its cluster (on held-out calls)."),
+    fallback_model: str | None = typer.Option(None, "--fallback-model", help="The LLM for everything else (default: the model each request names, else the most used in the logs)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train/calibration/test split."),
+    min_calibration: int = typer.Option(20, "--min-calibration", help="Fewest held-out calls of a cluster to calibrate its threshold on (fewer: it stays on the LLM)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when inputs and parameters did not change."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Train and calibrate the router; write OUT/routing/{routing.yaml, router.json, router.npz,
+    tradeoff.json, report.md, report.html}.
+
+    A cluster is routed to its specialist (status `slm`) only if its evaluation passed
+    (OUT/eval/<cluster>.json); everything else stays on the LLM, with the reason.
+    """
+    from migrate import route as stage
+    from migrate.summary import print_routing, progress_bars
+
+    with user_errors():
+        params = stage.RouteParams(out=out, target_precision=target_precision, fallback_model=fallback_model,
+                                   seed=seed, min_calibration=min_calibration, force=force)
+    with user_errors(), progress_bars(stderr) as progress:
+        summary = stage.build(params, progress)
+    if as_json:
+        _emit_json(summary)
+    print_routing(summary, stderr)
+
+
+@route_app.command("test")
+def route_test(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder (with a built router)."),
+    request: Path | None = typer.Option(None, "--request", help="An OpenAI chat request as JSON (messages, tools); default: read stdin."),
+) -> None:
+    """Route one request: print the decision, the cluster, the confidence and why (JSON on stdout)."""
+    from migrate import route as stage
+
+    with user_errors():
+        text = request.read_text(encoding="utf-8") if request else sys.stdin.read()
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            raise MigrateError(f"{request or 'stdin'}: not a JSON request ({exc})",
+                               hint='give {"messages": [...], "tools": [...]} as JSON') from None
+        _emit_json(stage.test(out, body))
+
+
 def main() -> None:
     """Console entry point: unexpected failures become a one-line message (traceback on demand)."""
     try:

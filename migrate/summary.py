@@ -177,3 +177,28 @@ def print_finetune(summary: dict[str, Any], console: Console) -> None:
         console.print("[yellow]note:[/] tiny-local exercises the pipeline with a toy model; choose a real recipe "
                       "with --recipe (see recipes/)", highlight=False)
     console.print(f"adapters under {summary['out']}", highlight=False)
+
+
+def print_routing(summary: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Routing (target precision {summary['target_precision']:.2%})", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    for column in ("cluster", "status", "threshold", "precision", "coverage", "calls moved"):
+        table.add_column(column, justify="left" if column in ("cluster", "status") else "right", no_wrap=True)
+    pct = lambda v: f"{v:.1%}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+    for c in summary["clusters"]:
+        style = "green" if c["status"] == "slm" else "yellow"
+        table.add_row(c["id"], f"[{style}]{c['status']}[/]",
+                      f"{c['threshold']:.3f}" if c.get("threshold") is not None else "-",
+                      pct(c.get("test_precision")), pct(c.get("test_coverage")), pct(c.get("moved_calls_share")))
+    console.print(table)
+    for c in summary["clusters"]:
+        if c["status"] != "slm" and c.get("reason"):
+            console.print(f"[yellow]{c['id']} stays on the LLM:[/] {c['reason']}", highlight=False)
+    moved = summary.get("moved") or {}
+    if moved:
+        console.print(f"to small models: {pct(moved.get('calls_share'))} of calls, {pct(moved.get('cost_share'))} "
+                      f"of cost; everything else goes to {summary.get('fallback_model') or 'the LLM each request names'}",
+                      highlight=False)
+    if summary.get("status") == "unchanged":
+        console.print("[cyan]unchanged:[/] inputs and parameters as in the last build (--force rebuilds)", highlight=False)
+    console.print(f"routing config: {summary['artifacts'].get('routing', summary['out'])}", highlight=False)

@@ -16,7 +16,7 @@ from migrate.cli import app
 from conftest import ROOT
 
 README = ROOT / "README.md"
-COMMANDS = [[], ["analyze"], ["curate"], ["datasets"], ["finetune"], ["env"]]
+COMMANDS = [[], ["analyze"], ["curate"], ["datasets"], ["finetune"], ["route"], ["route", "build"], ["route", "test"], ["env"]]
 BLOCK = re.compile(r"(<!-- help:(?P<name>[\w-]+) -->\n```text\n)(?P<body>.*?)(```\n<!-- /help -->)", re.S)
 
 
@@ -27,7 +27,7 @@ def render_help(command: list[str]) -> str:
 
 
 def block_name(command: list[str]) -> str:
-    return command[0] if command else "main"
+    return "-".join(command) if command else "main"
 
 
 def test_readme_help_blocks_are_current():

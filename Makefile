@@ -24,16 +24,19 @@ demo: $(STAMP)
 	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)
 	$(BIN)/slm-migrate datasets --out $(OUT)
 	$(BIN)/slm-migrate finetune --out $(OUT)
+	$(BIN)/slm-migrate evaluate --out $(OUT) --limit 50
+	$(BIN)/slm-migrate route build --out $(OUT)
 
 ## make test: set up, then run the test suite (offline, ~1 minute)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make bench: the benchmarks (100k and 1M calls, curation on and off: ~20 minutes, ~1 GB in bench/out)
+## make bench: the benchmarks (analyze at 100k and 1M calls in three curation modes, router, finetune vs plain TRL: ~35 minutes, ~1.5 GB in bench/out)
 bench: $(STAMP)
 	$(BIN)/python bench/analyze.py --results bench/RESULTS.md
 	$(BIN)/python bench/curate.py
 	$(BIN)/python bench/route.py --results bench/RESULTS.md
+	$(BIN)/python bench/finetune.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -1,7 +1,9 @@
 """The `slm-migrate` command line: parse flags, call one stage, print a summary. No logic here.
 
 Exit codes: 0 done; 1 unexpected failure (a bug: rerun with SLM_MIGRATE_DEBUG=1); 2 bad input or
-usage (the message says what and how to fix it); 3 a data-quality gate failed (`--strict`).
+usage (the message says what and how to fix it), or a cluster could not be processed (the others
+were); 3 a data-quality gate failed (`analyze --strict`; `datasets` with nothing to build); 4 an
+evaluation regressed (`evaluate --check`: a cluster that passed before fails now).
 """
 
 from __future__ import annotations
@@ -244,6 +246,59 @@ def finetune(
     if as_json:
         _emit_json(summary)
     print_finetune(summary, stderr)
+    if any(c["status"] == "failed" for c in summary["clusters"]):
+        raise typer.Exit(2)
+
+
+@app.command()
+def evaluate(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder (where finetune wrote)."),
+    clusters: str | None = typer.Option(None, "--clusters", help="Comma-separated cluster ids (default: every cluster with a specialist)."),
+    backend: str = typer.Option("local", "--backend", help="local (transformers + peft, in this process) or openai (any OpenAI-compatible server, e.g. vLLM --enable-lora)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="openai backend: the server, e.g. http://localhost:8000/v1 (API key from $SLM_MIGRATE_API_KEY)."),
+    judge: str | None = typer.Option(None, "--judge", help="OpenAI-compatible URL of an LLM judge (API key from $OPENAI_API_KEY); default: no judge."),
+    judge_model: str = typer.Option("gpt-4o-mini", "--judge-model", help="The judge's model name."),
+    few_shot: int = typer.Option(3, "--few-shot", help="Training examples in the base model's few-shot prompt."),
+    limit: int | None = typer.Option(200, "--limit", help="Most test examples per cluster (a seeded sample)."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Most tokens generated per answer."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Prompts per generation batch (openai: concurrent requests)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (local backend)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Project config (YAML): thresholds and SLM cost under `evaluate:`."),
+    check: bool = typer.Option(False, "--check", help="Exit 4 when a cluster that passed its threshold before fails now (CI)."),
+    force: bool = typer.Option(False, "--force", help="Generate again for clusters whose specialist, dataset and settings did not change."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Evaluate each specialist on its held-out test split against the LLM's answers, beside the
+    untuned base model zero-shot and few-shot; decide pass/fail per cluster.
+
+    Writes OUT/eval/<cluster>.json, OUT/eval/report.md and OUT/eval/report.html. Exit code 0 when
+    it ran (whatever the verdicts), 2 when a cluster could not be evaluated, 4 with --check when a
+    cluster that passed before fails now.
+    """
+    from migrate import evaluate as stage
+    from migrate.config import load_config
+    from migrate.summary import print_evaluation, progress_bars
+
+    with user_errors():
+        project = load_config(config)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    with user_errors():
+        params = stage.EvaluateParams(
+            out=out, clusters=_cluster_list(clusters), backend=backend, base_url=base_url, judge_url=judge,
+            judge_model=judge_model, few_shot=few_shot, limit=limit, max_new_tokens=max_new_tokens,
+            batch_size=batch_size, thresholds=project.evaluate.thresholds,
+            slm_cost_per_1k_tokens=project.evaluate.slm_cost_per_1k_tokens, check=check, force=force,
+        )
+    with user_errors(), progress_bars(stderr) as progress:
+        summary = stage.run(params, progress)
+    if as_json:
+        _emit_json(summary)
+    print_evaluation(summary, stderr)
+    if summary.get("check_failed"):
+        raise typer.Exit(4)
     if any(c["status"] == "failed" for c in summary["clusters"]):
         raise typer.Exit(2)
 

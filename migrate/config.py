@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from migrate.curate import CurateParams
 from migrate.errors import MigrateError, validation_message
+from migrate.evaluate import EvaluateConfig
 from migrate.finetune import FinetuneConfig
 
 
@@ -21,6 +22,7 @@ class ProjectConfig(BaseModel):
 
     curate: CurateParams = Field(default_factory=CurateParams)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
 
 def load_config(path: Path | None) -> ProjectConfig:
@@ -36,5 +38,5 @@ def load_config(path: Path | None) -> ProjectConfig:
     except ValidationError as exc:
         raise MigrateError(
             validation_message(exc, str(path), "config"),
-            hint="see the README's 'Privacy' section for the keys of `curate:` and 'slm-migrate finetune' for `finetune:`",
+            hint="see the README's 'Privacy' section for the keys of `curate:` 'slm-migrate finetune' for `finetune:` and 'slm-migrate evaluate' for `evaluate:`",
         ) from None

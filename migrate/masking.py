@@ -24,12 +24,16 @@ _EDGE = "\"'`.,;:!?()[]{}<>*"
 
 
 _SCRUBBED = re.compile(r"[a-z_]+_[0-9a-f]{8}")  # a curate placeholder, <EMAIL_ADDRESS_a7c7a454>, lower-cased
+# A scrubbed value masks like the raw value would where the two are unambiguous, so that a live,
+# unscrubbed request (what the router sees) looks like the scrubbed calls it was trained on.
+_PLACEHOLDER_AS_RAW = {"email_address": "<email>", "url": "<url>"}
 
 
 def _mask_token(token: str) -> list[str]:
     """Words of one white-space token that is not a plain word (edges already stripped)."""
     if _SCRUBBED.fullmatch(token):  # its type, not its keyed hash (which depends on the key)
-        return [f"<{token.rsplit('_', 1)[0]}>"]
+        kind = token.rsplit("_", 1)[0]
+        return [_PLACEHOLDER_AS_RAW.get(kind, f"<{kind}>")]
     if token.startswith(("http://", "https://", "www.")):
         return ["<url>"]
     if "@" in token and "." in token.split("@")[-1]:

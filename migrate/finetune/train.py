@@ -255,10 +255,12 @@ def train_adapter(dataset_dir: Path, recipe: Recipe, base: Path | str, out_dir: 
         )
         trainer.remove_callback(PrinterCallback)  # stages print nothing; `progress` reports
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        # the trainer's runtime includes the evaluations it ran during training: not training time
+        evaluating = sum(row.get("eval_runtime", 0.0) for row in trainer.state.log_history)
         eval_metrics = _final_eval(trainer) if has_eval else {}
 
     state = trainer.state
-    runtime = result.metrics.get("train_runtime") or 0.0
+    runtime = max((result.metrics.get("train_runtime") or 0.0) - evaluating, 0.0)
     tokens = int(getattr(trainer, "_total_train_tokens", 0))
     metrics = {
         "base_model": recipe.base_model,

@@ -258,9 +258,9 @@ def evaluate(
     base_url: str | None = typer.Option(None, "--base-url", help="openai backend: the server, e.g. http://localhost:8000/v1 (API key from $SLM_MIGRATE_API_KEY)."),
     judge: str | None = typer.Option(None, "--judge", help="OpenAI-compatible URL of an LLM judge (API key from $OPENAI_API_KEY); default: no judge."),
     judge_model: str = typer.Option("gpt-4o-mini", "--judge-model", help="The judge's model name."),
-    few_shot: int = typer.Option(3, "--few-shot", help="Training examples in the base model's few-shot prompt."),
-    limit: int | None = typer.Option(200, "--limit", help="Most test examples per cluster (a seeded sample)."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Most tokens generated per answer."),
+    few_shot: int | None = typer.Option(None, "--few-shot", help="Training examples in the base model's few-shot prompt (default: the config's, else 3)."),
+    limit: int | None = typer.Option(None, "--limit", help="Most test examples per cluster, a seeded sample (default: the config's, else 200)."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Most tokens generated per answer (default: the config's, else 256)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Prompts per generation batch (openai: concurrent requests)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (local backend)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Project config (YAML): thresholds and SLM cost under `evaluate:`."),
@@ -288,7 +288,9 @@ def evaluate(
     with user_errors():
         params = stage.EvaluateParams(
             out=out, clusters=_cluster_list(clusters), backend=backend, base_url=base_url, judge_url=judge,
-            judge_model=judge_model, few_shot=few_shot, limit=limit, max_new_tokens=max_new_tokens,
+            judge_model=judge_model, few_shot=project.evaluate.few_shot if few_shot is None else few_shot,
+            limit=limit or project.evaluate.limit,
+            max_new_tokens=max_new_tokens or project.evaluate.max_new_tokens,
             batch_size=batch_size, thresholds=project.evaluate.thresholds,
             slm_cost_per_1k_tokens=project.evaluate.slm_cost_per_1k_tokens, check=check, force=force,
         )
@@ -301,6 +303,86 @@ def evaluate(
         raise typer.Exit(4)
     if any(c["status"] == "failed" for c in summary["clusters"]):
         raise typer.Exit(2)
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path("slm-migrate.yaml"), help="Where to write the config."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter project config for `slm-migrate run`."""
+    from migrate.config import STARTER
+    from migrate.workspace import write_text
+
+    with user_errors():
+        if path.exists() and not force:
+            raise MigrateError(f"{path} exists", hint="edit it, or pass --force to overwrite it")
+        write_text(path, STARTER)
+    stderr.print(f"wrote {path}: list your logs under `inputs:`, then `slm-migrate run --config {path}`", highlight=False)
+
+
+@app.command("run")
+def run_pipeline(
+    config: Path = typer.Option(..., "--config", "-c", help="Project config (YAML; `slm-migrate init` writes one)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Workspace folder (default: the config's `out`, else slm-migrate-out)."),
+    stages: str | None = typer.Option(None, "--stages", help="Comma-separated stages to run (default: analyze,datasets,finetune,evaluate,route)."),
+    force: list[str] = typer.Option([], "--force", help="Redo a stage even when its inputs did not change: a stage name, or `all` (repeatable)."),
+    check: bool = typer.Option(False, "--check", help="CI gate: exit 4 and keep the previous routing config when a routed or previously passing cluster now fails its evaluation."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Run analyze -> datasets -> finetune -> evaluate -> route build from one project config.
+
+    Every stage skips what did not change (per stage, per cluster) and says so; new data in one
+    cluster retrains and re-evaluates that cluster only. Exit codes: 0 done; 2 bad input, or a
+    cluster failed in a stage; 4 with --check when the gate held the routing config back.
+    """
+    from migrate import pipeline
+    from migrate.config import load_config
+    from migrate.summary import print_run, progress_bars
+
+    with user_errors():
+        project = load_config(config)
+        for stage in [*(_cluster_list(stages) or []), *force]:
+            if stage not in (*pipeline.STAGES, "all"):
+                raise MigrateError(f"unknown stage {stage!r}", hint=f"stages: {', '.join(pipeline.STAGES)} (or all for --force)")
+        params = pipeline.RunParams(
+            config=project, out=out or project.out or Path("slm-migrate-out"),
+            stages=_cluster_list(stages) or list(pipeline.STAGES), force=force, check=check,
+        )
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    def log(stage: str, line: str) -> None:
+        stderr.print(f"[bold]{stage:<9}[/] {escape(line)}", highlight=False)
+
+    with user_errors(), progress_bars(stderr) as progress:
+        summary = pipeline.run(params, progress, log)
+    if as_json:
+        _emit_json(summary)
+    print_run(summary, stderr)
+    if summary["check_failed"]:
+        raise typer.Exit(4)
+    if any(stage.get("failed") for stage in summary["stages"].values()):
+        raise typer.Exit(2)
+
+
+@app.command("ci-matrix")
+def ci_matrix(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder (after `run --stages analyze,datasets`)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Project config (the recipe per cluster)."),
+) -> None:
+    """Print, as a JSON CI matrix on stdout, the clusters whose adapter is missing or stale:
+    {"include": [{"cluster": "c03", "recipe": "...", "why": "dataset changed"}]}. Train each in its
+    own job with `slm-migrate finetune --clusters c03`."""
+    from migrate import pipeline
+    from migrate.config import load_config
+
+    with user_errors():
+        project = load_config(config)
+        sys.stdout.write(json.dumps(pipeline.ci_matrix(out, project)) + "\n")
 
 
 route_app = typer.Typer(

@@ -227,3 +227,20 @@ def print_evaluation(summary: dict[str, Any], console: Console) -> None:
         if c["status"] == "failed":
             console.print(f"[red]not evaluated:[/] {c['id']}: {c.get('message')}", highlight=False)
     console.print(f"per-model metrics, latency and cost: {summary['report']['html']}", highlight=False)
+
+
+def print_run(summary: dict[str, Any], console: Console) -> None:
+    changes = summary["changes"]
+    if changes:
+        table = Table(title="What changed, per cluster", title_justify="left", box=box.SIMPLE_HEAD)
+        for column in ("cluster", "dataset", "adapter", "evaluation", "routing"):
+            table.add_column(column, no_wrap=True)
+        style = {"built": "green", "trained": "green", "pass": "green", "slm": "green", "fail": "yellow",
+                 "too_small": "yellow", "failed": "red", "llm": "dim"}
+        for row in changes:
+            cells = [row.get(stage, "-") for stage in ("datasets", "finetune", "evaluate", "route")]
+            table.add_row(row["cluster"], *(f"[{style.get(c, '')}]{c}[/]" if style.get(c) else c for c in cells))
+        console.print(table)
+    if summary.get("gate"):
+        console.print(f"[red]check failed:[/] {summary['gate']}; the previous routing config was kept", highlight=False)
+    console.print(f"workspace: {summary['out']}", highlight=False)

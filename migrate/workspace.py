@@ -137,6 +137,12 @@ class Workspace:
             return {"tool_version": __version__, "stages": {}}
         return json.loads(self.manifest_path.read_text(encoding="utf-8"))
 
+    def update_manifest(self, key: str, value: Any) -> None:
+        """Set one top-level entry of the manifest (e.g. the pipeline's own bookkeeping)."""
+        manifest = self.read_manifest()
+        manifest[key] = value
+        write_json(self.manifest_path, manifest)
+
     def record_stage(
         self,
         stage: str,

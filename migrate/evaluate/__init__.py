@@ -87,6 +87,9 @@ class EvaluateConfig(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     slm_cost_per_1k_tokens: float | None = Field(
         None, ge=0, description="USD per 1,000 tokens of serving the SLM (None: the price table's `slm` entry)")
+    few_shot: int = Field(3, ge=0, description="training examples in the few-shot baseline's prompt")
+    limit: int | None = Field(200, ge=1, description="most test examples per cluster (a seeded sample); None: all")
+    max_new_tokens: int = Field(256, ge=1, description="most tokens generated per answer")
 
 
 class EvaluateParams(BaseModel):

@@ -95,6 +95,7 @@ def analyze(
     max_line_bytes: int = typer.Option(8 * 1024 * 1024, "--max-line-bytes", help="Longer lines are quarantined."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Project config (YAML): curation settings under `curate:`."),
     no_curate: bool = typer.Option(False, "--no-curate", help="Skip curation (no PII scrubbing, filters or dedup): only for logs that are already clean."),
+    fresh_ids: bool = typer.Option(False, "--fresh-ids", help="Number clusters afresh (largest first) instead of keeping the ids of a previous analysis in OUT."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Ingest agent call logs, scrub PII and secrets, discover the recurring subtasks and score
@@ -120,6 +121,7 @@ def analyze(
         cluster=ClusterParams(seed=seed, min_cluster_size=min_cluster_size, merge_threshold=merge_threshold),
         suitability=SuitabilityParams(min_calls=min_calls),
         curate=project.curate.model_copy(update={"enabled": False}) if no_curate else project.curate,
+        keep_ids=not fresh_ids,
     )
     with user_errors(), progress_bars(stderr) as progress:
         result = stage.run(params, progress)

@@ -7,6 +7,7 @@ Precedence: defaults < the file < command-line flags. Secrets never go here (env
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -86,7 +87,7 @@ def load_config(path: Path | None) -> ProjectConfig:
         ) from None
     base = path.resolve().parent  # relative paths in the file are relative to the file
     if config.out is not None and not config.out.is_absolute():
-        config.out = base / config.out
+        config.out = Path(os.path.normpath(base / config.out))
     if config.analyze.prices is not None and not config.analyze.prices.is_absolute():
         config.analyze.prices = base / config.analyze.prices
     config.inputs = [item if Path(item).is_absolute() else str(base / item) for item in config.inputs]

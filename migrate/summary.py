@@ -94,6 +94,12 @@ def print_analysis(summary: dict[str, Any], console: Console) -> None:
         console.print(f"[yellow]note:[/] {escape(curation['coverage']['note'])}")
     if totals["unpriced_models"]:
         console.print(f"[yellow]no price for:[/] {escape(', '.join(totals['unpriced_models']))} (add them with --prices)")
+    identity = summary.get("identity") or {}
+    if identity.get("previous"):
+        console.print(f"Since the previous analysis: {len(identity.get('kept', []))} cluster ids kept"
+                      + (f"; new: {', '.join(identity['new'])}" if identity.get("new") else "")
+                      + (f"; vanished: {', '.join(v['id'] for v in identity['vanished'])}" if identity.get("vanished") else ""),
+                      highlight=False)
     console.print(f"Report: {escape(summary['artifacts']['report_html'])}  ({summary['seconds']:.1f} s)")
 
 

@@ -3,11 +3,17 @@
 Reads: log files (via `migrate.ingest`). Writes, under the workspace `DIR`:
 - `DIR/analysis/assignments.jsonl`: `{"id", "line", "cluster"}` per ingested call, in input order;
 - `DIR/analysis/clusters.json`: per cluster its id, name, size, shares, output, suitability, examples;
+  and how the ids relate to the previous analysis in `DIR` (`identity`, `vanished`, `id_history`);
 - `DIR/analysis/embedding.npz`: the request embedding (features kept, idf, SVD basis, centroids),
   plain arrays loaded without pickle, for routing new requests the same way;
 - `DIR/analysis/report.md`, `DIR/analysis/report.html` (self-contained, with plots);
 - `DIR/quarantine.jsonl` and the `analyze` entry of `DIR/manifest.json`.
 Takes: `AnalyzeParams`. Returns: `AnalyzeResult` (the summary and the paths written).
+
+Cluster ids survive new data: when `DIR` already holds an analysis, each new cluster whose calls
+the previous analysis places (mostly) in one of its clusters keeps that cluster's id; new
+subtasks get ids never used before, and old clusters with no successor are reported as vanished
+(`migrate.analyze.identity`). `keep_ids=False` numbers the clusters afresh.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from migrate import __version__
-from migrate.analyze import naming
+from migrate.analyze import identity, naming
 from migrate.analyze.cluster import OUTLIER, ClusterParams, assign_clusters, embed
 from migrate.analyze.cost import PriceTable
+from migrate.analyze.identity import OUTLIER_ID, Identity, cluster_id
 from migrate.analyze.suitability import SuitabilityParams, Totals, profile_cluster
 from migrate.analyze.table import CallTable
 from migrate.curate import CurateParams, Curator, redacted_params
@@ -35,7 +42,6 @@ from migrate.progress import ProgressFn, no_progress
 from migrate.records import CallRecord
 from migrate.workspace import JsonlWriter, Workspace, atomic_open, write_json
 
-OUTLIER_ID = "outlier"
 EXAMPLES_PER_CLUSTER = 3
 EXAMPLE_CHARS = 4000
 
@@ -49,16 +55,14 @@ class AnalyzeParams(BaseModel):
     cluster: ClusterParams = Field(default_factory=ClusterParams)
     suitability: SuitabilityParams = Field(default_factory=SuitabilityParams)
     curate: CurateParams = Field(default_factory=CurateParams)
+    keep_ids: bool = Field(True, description="match the clusters to the previous analysis in `out`, so known "
+                           "subtasks keep their ids (False: number them afresh, c00 = largest)")
 
 
 @dataclass
 class AnalyzeResult:
     summary: dict[str, Any]
     paths: dict[str, Path] = field(default_factory=dict)
-
-
-def cluster_id(index: int) -> str:
-    return OUTLIER_ID if index == OUTLIER else f"c{index:02d}"
 
 
 def _clip(message: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +87,8 @@ def example_view(record: CallRecord) -> dict[str, Any]:
 def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeResult:
     started = time.perf_counter()
     workspace = Workspace(params.out)
+    # read before anything is overwritten: the ids this run's clusters inherit
+    previous = identity.load_previous(workspace.stage_dir("analysis")) if params.keep_ids else None
     prices = PriceTable(params.prices)
     table = CallTable(prices)
     curator = Curator(params.curate, workspace)
@@ -93,11 +99,14 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
     ingest_seconds = time.perf_counter() - started
 
     progress("cluster", 0, 3)
+    placed = identity.place_calls(table, previous) if previous else None  # before embed consumes the table
     embedding = embed(table, params.cluster)
     progress("cluster", 1, 3)
     clustering = assign_clusters(table, embedding, params.cluster)
+    ids = (identity.match_clusters(clustering.labels, placed, previous) if previous
+           else identity.first_identity(clustering.labels))
     progress("cluster", 2, 3)
-    analysis = describe_clusters(table, clustering, prices, params)
+    analysis = describe_clusters(table, clustering, prices, params, ids)
     progress("cluster", 3, 3)
 
     out = workspace.stage_dir("analysis")
@@ -115,12 +124,12 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
         k: audit["pii"][k] for k in ("values_replaced", "calls_with", "coverage")
     }
     write_json(paths["audit"], audit)
-    write_assignments(paths["assignments"], table, clustering.labels)
+    write_assignments(paths["assignments"], table, clustering.labels, ids)
     write_json(paths["clusters"], analysis)
-    write_embedding(paths["embedding"], embedding, clustering)
+    write_embedding(paths["embedding"], embedding, clustering, ids)
     from migrate.report import write_analysis_reports  # matplotlib: imported only when reporting
 
-    write_analysis_reports(analysis, plot_points(embedding, clustering), paths["report_md"], paths["report_html"])
+    write_analysis_reports(analysis, plot_points(embedding, clustering, ids), paths["report_md"], paths["report_html"])
 
     summary = build_summary(analysis, ingestor, paths, time.perf_counter() - started, ingest_seconds)
     workspace.record_stage(
@@ -132,7 +141,11 @@ def run(params: AnalyzeParams, progress: ProgressFn = no_progress) -> AnalyzeRes
     return AnalyzeResult(summary=summary, paths=paths)
 
 
-def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: AnalyzeParams) -> dict[str, Any]:
+def describe_clusters(
+    table: CallTable, clustering, prices: PriceTable, params: AnalyzeParams, ids: Identity | None = None
+) -> dict[str, Any]:
+    """The analysis (`clusters.json`); `ids` names the clusters (default: `c00` = largest)."""
+    ids = ids or identity.first_identity(clustering.labels)
     labels = clustering.labels
     timestamps = table.column("timestamp")
     known_ts = timestamps[~np.isnan(timestamps)]
@@ -171,7 +184,7 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             t["function"].get("name") for r in examples_by_cluster.get(index, []) for t in r.tools
         )
         clusters.append({
-            "id": cluster_id(index),
+            "id": ids.name(index),
             "curation": table.curation_counts(rows),
             "name": name,
             "description": description,
@@ -215,6 +228,9 @@ def describe_clusters(table: CallTable, clustering, prices: PriceTable, params: 
             "monthly_savings_usd": round((moved_cost - slm_cost) / days * 30, 4) if days > 0 else None,
             "llm_latency_hours": round(sum(c["latency_ms"]["total_hours"] for c in recommended), 3),
         },
+        "identity": ids.describe(),
+        "vanished": ids.vanished,
+        "id_history": ids.history(),
         "prices": prices.describe(),
         "params": {
             **params.model_dump(mode="json", exclude={"ingest", "out", "curate"}),
@@ -229,14 +245,16 @@ def analysis_curation(analysis: dict[str, Any]) -> dict[str, Any]:
     return {c["id"]: c["curation"] for c in analysis["clusters"]}
 
 
-def write_assignments(path: Path, table: CallTable, labels: np.ndarray) -> None:
-    names = {index: cluster_id(index) for index in np.unique(labels).tolist()}
+def write_assignments(path: Path, table: CallTable, labels: np.ndarray, ids: Identity) -> None:
+    names = {index: ids.name(index) for index in np.unique(labels).tolist()}
     with JsonlWriter(path) as out:
         for record_id, line, label in zip(table.ids, table.column("lines").tolist(), labels.tolist()):
             out.write({"id": record_id, "line": line, "cluster": names[label]})
 
 
-def write_embedding(path: Path, embedding, clustering) -> None:
+def write_embedding(path: Path, embedding, clustering, ids: Identity) -> None:
+    """The embedding; `micro_cluster` holds per micro-cluster its cluster's id number (`cluster_id`
+    of it is the id) or -1 for the outliers."""
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
@@ -244,20 +262,20 @@ def write_embedding(path: Path, embedding, clustering) -> None:
         idf=embedding.idf,
         components=embedding.components,
         micro_centroids=clustering.micro_centroids,
-        micro_cluster=clustering.micro_cluster,
+        micro_cluster=ids.renumber(clustering.micro_cluster),
     )
     with atomic_open(path, "wb") as handle:
         handle.write(buffer.getvalue())
 
 
-def plot_points(embedding, clustering, limit: int = 3000) -> dict[str, Any]:
+def plot_points(embedding, clustering, ids: Identity, limit: int = 3000) -> dict[str, Any]:
     """A 2-D view of a sample of calls (first two SVD axes of the request embedding)."""
     sample = clustering.sample[:limit]
     points = embedding.vectors[sample].astype(np.float64)
     centred = points - points.mean(axis=0)
     _, axes = np.linalg.eigh(centred.T @ centred)  # principal axes: last columns, largest first
     xy = centred @ axes[:, ::-1][:, :2]
-    return {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "cluster": [cluster_id(int(c)) for c in clustering.labels[sample]]}
+    return {"x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(), "cluster": [ids.name(int(c)) for c in clustering.labels[sample]]}
 
 
 def build_summary(analysis, ingestor: Ingestor, paths, seconds: float, ingest_seconds: float) -> dict[str, Any]:
@@ -269,6 +287,11 @@ def build_summary(analysis, ingestor: Ingestor, paths, seconds: float, ingest_se
         "totals": analysis["totals"],
         "migration": analysis["migration"],
         "curation": analysis["curation"],
+        "identity": {
+            **{k: analysis["identity"][k] for k in ("previous", "new")},
+            "kept": sorted(analysis["identity"]["kept"]),
+            "vanished": [{k: v[k] for k in ("id", "name", "size")} for v in analysis["vanished"]],
+        },
         "clusters": [
             {
                 "id": c["id"],
@@ -288,4 +311,4 @@ def build_summary(analysis, ingestor: Ingestor, paths, seconds: float, ingest_se
     }
 
 
-__all__ = ["AnalyzeParams", "AnalyzeResult", "run", "MigrateError"]
+__all__ = ["AnalyzeParams", "AnalyzeResult", "run", "MigrateError", "cluster_id"]

@@ -172,9 +172,14 @@ class CallTable:
     def consume_user_matrix(self) -> sp.csr_matrix:
         """The hashed user-turn features, one row per call: a view on the table's buffers, for a
         caller that may change it in place. Once only: a second call is a bug."""
+        matrix = self.user_matrix()
+        self._user_consumed = True
+        return matrix
+
+    def user_matrix(self) -> sp.csr_matrix:
+        """The hashed user-turn features as added, to read (not change) before they are consumed."""
         if self._user_consumed:
             raise RuntimeError("the user features were already consumed (embed runs once per table)")
-        self._user_consumed = True
         self._flush_user()
         return sp.csr_matrix(
             (

@@ -113,12 +113,17 @@ def _validation(params: DatasetsParams) -> tuple[DatasetsParams, Renderer]:
 
 
 def _offline_tokenizer(base_model: str) -> str | None:
-    """`base_model` when its tokenizer can be loaded without the network (a local folder, or a hub
-    id already in the Hugging Face cache); None otherwise (tiny-local is built by finetune)."""
+    """`base_model` when its tokenizer can be loaded without the network (a local folder, a GGUF
+    file's converted folder, or a hub id already in the Hugging Face cache); None otherwise
+    (tiny-local is built by finetune)."""
+    from migrate.finetune.gguf import is_gguf, resolve_gguf
+
+    if is_gguf(base_model):  # converted once (finetune would do it next anyway), then exact
+        return str(resolve_gguf(base_model))
     path = Path(base_model).expanduser()
     if path.is_dir():
         return str(path) if (path / "tokenizer_config.json").exists() else None
-    if base_model == "tiny-local" or path.suffix == ".gguf":
+    if base_model == "tiny-local":
         return None
     from huggingface_hub import try_to_load_from_cache
 

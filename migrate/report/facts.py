@@ -168,6 +168,28 @@ def curation_note(analysis: dict[str, Any]) -> str | None:
     return ((analysis.get("curation") or {}).get("coverage") or {}).get("note")
 
 
+IDENTITY_NOTE = (
+    "A subtask keeps the id it had in the previous analysis of this workspace when most of its calls "
+    "would have gone to that cluster; new subtasks get ids never used before. The specialists, datasets "
+    "and routing entries of vanished ids no longer match any traffic."
+)
+
+
+def identity_facts(analysis: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs of how the ids relate to the previous analysis (none on a first one)."""
+    identity = analysis.get("identity") or {}
+    if not identity.get("previous"):
+        return []
+    names = {c.get("id"): c.get("name") for c in analysis.get("clusters") or []}
+    vanished = analysis.get("vanished") or []
+    return [
+        ("kept their ids", ", ".join(sorted(identity.get("kept") or {})) or "none"),
+        ("new subtasks", ", ".join(f"{i} ({one_line(names.get(i), 60)})" for i in identity.get("new") or []) or "none"),
+        ("vanished", ", ".join(f"{v.get('id')} ({one_line(v.get('name'), 60)}, {count(v.get('size'))} calls before)"
+                               for v in vanished) or "none"),
+    ]
+
+
 def cluster_curation(cluster: dict[str, Any]) -> str | None:
     curation = cluster.get("curation")
     if not curation:

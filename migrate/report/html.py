@@ -105,6 +105,11 @@ def render_html(analysis: dict[str, Any], plots: list[Plot]) -> str:
              f'<p class="muted">{e(facts.curation_note(analysis) or "")}</p></section>']
             if facts.curation_facts(analysis) else []
         ),
+        *(
+            ['<section id="identity"><h2>Since the previous analysis</h2>', _kv(facts.identity_facts(analysis)),
+             f'<p class="muted">{e(facts.IDENTITY_NOTE)}</p></section>']
+            if facts.identity_facts(analysis) else []
+        ),
         '<section id="plots"><h2>Overview</h2><div class="plots">',
         *(f'<figure id="plot-{e(p.key)}">{p.svg}</figure>' for p in plots),
         "</div></section>",

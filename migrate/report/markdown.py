@@ -66,6 +66,8 @@ def render_markdown(analysis: dict[str, Any]) -> str:
         parts += ["## Curation and privacy", _pairs(facts.curation_facts(analysis))]
         if facts.curation_note(analysis):
             parts.append(f"**Note:** {md_text(facts.curation_note(analysis))}")
+    if facts.identity_facts(analysis):
+        parts += ["## Since the previous analysis", _pairs(facts.identity_facts(analysis)), md_text(facts.IDENTITY_NOTE)]
     parts.append("## Subtasks")
     if clusters:
         numeric = {2, 3, 4, 5, 7, 8, 9, 10, 11, 12}

@@ -3,7 +3,8 @@
 Exit codes: 0 done; 1 unexpected failure (a bug: rerun with SLM_MIGRATE_DEBUG=1); 2 bad input or
 usage (the message says what and how to fix it), or a cluster could not be processed (the others
 were); 3 a data-quality gate failed (`analyze --strict`; `datasets` with nothing to build); 4 an
-evaluation regressed (`evaluate --check`: a cluster that passed before fails now).
+evaluation regressed (`evaluate --check`, `run --check`: a cluster that passed before fails now);
+5 drift exceeded a configured limit (`drift --check`, `run --check`).
 """
 
 from __future__ import annotations
@@ -329,7 +330,7 @@ def run_pipeline(
     out: Path | None = typer.Option(None, "--out", "-o", help="Workspace folder (default: the config's `out`, else slm-migrate-out)."),
     stages: str | None = typer.Option(None, "--stages", help="Comma-separated stages to run (default: analyze,datasets,finetune,evaluate,route)."),
     force: list[str] = typer.Option([], "--force", help="Redo a stage even when its inputs did not change: a stage name, or `all` (repeatable)."),
-    check: bool = typer.Option(False, "--check", help="CI gate: exit 4 and keep the previous routing config when a routed or previously passing cluster now fails its evaluation."),
+    check: bool = typer.Option(False, "--check", help="CI gate: keep the previous routing config and exit 4 when a routed or previously passing cluster now fails its evaluation, 5 when the logs drifted beyond the limits."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -337,7 +338,8 @@ def run_pipeline(
 
     Every stage skips what did not change (per stage, per cluster) and says so; new data in one
     cluster retrains and re-evaluates that cluster only. Exit codes: 0 done; 2 bad input, or a
-    cluster failed in a stage; 4 with --check when the gate held the routing config back.
+    cluster failed in a stage; with --check, when the gate held the routing config back: 4 an
+    evaluation failed, 5 the new logs drifted beyond the config's `drift:` limits.
     """
     from migrate import pipeline
     from migrate.config import load_config
@@ -366,7 +368,7 @@ def run_pipeline(
         _emit_json(summary)
     print_run(summary, stderr)
     if summary["check_failed"]:
-        raise typer.Exit(4)
+        raise typer.Exit(5 if summary["drift_exceeded"] else 4)
     if any(stage.get("failed") for stage in summary["stages"].values()):
         raise typer.Exit(2)
 
@@ -385,6 +387,55 @@ def ci_matrix(
     with user_errors():
         project = load_config(config)
         sys.stdout.write(json.dumps(pipeline.ci_matrix(out, project)) + "\n")
+
+
+@app.command()
+def drift(
+    logs: list[Path] = typer.Argument(..., help="New log files (.jsonl or .jsonl.gz; globs are expanded).", show_default=False),
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder (with an analysis and a built router)."),
+    log_format: str | None = typer.Option(None, "--format", "-f", help="Force the format of every file (see analyze)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Project config: limits under `drift:`, scrubbing under `curate:`."),
+    check: bool = typer.Option(False, "--check", help="Exit 5 when a limit is exceeded (CI)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Compare new logs with the analysis: unknown work (calls the router abstains on), each
+    cluster's change of share, candidate new clusters among the unknown calls, and clusters whose
+    inputs moved (system prompt, tools, tool schemas). New calls are scrubbed before anything is
+    kept. Writes OUT/drift/report.json and report.md.
+    """
+    from migrate import drift as stage
+    from migrate.config import load_config
+    from migrate.ingest import IngestParams
+    from migrate.summary import print_drift, progress_bars
+
+    with user_errors():
+        project = load_config(config)
+        params = stage.DriftParams(out=out, logs=IngestParams(paths=logs, format=log_format),
+                                   scrub=project.curate.scrub, **project.drift.model_dump())
+    with user_errors(), progress_bars(stderr) as progress:
+        report = stage.run(params, progress)
+    if as_json:
+        _emit_json(report)
+    print_drift(report, stderr)
+    if check and report.get("exceeded"):
+        raise typer.Exit(5)
+
+
+@app.command()
+def status(
+    out: Path = typer.Option(Path("slm-migrate-out"), "--out", "-o", help="Workspace folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON on stdout."),
+) -> None:
+    """Each cluster's state: data hash, dataset, adapter, last evaluation, routed or not, and
+    whether anything is stale (built from inputs that changed since), with the commands to run."""
+    from migrate import status as stage
+    from migrate.summary import print_status
+
+    with user_errors():
+        result = stage.run(stage.StatusParams(out=out))
+    if as_json:
+        _emit_json(result)
+    print_status(result, stderr)
 
 
 route_app = typer.Typer(

@@ -8,8 +8,10 @@ the analysis settings are those of the last run (`pipeline.analyze_key` in the m
 rerun on unchanged inputs does no work and says so per stage, and new data in one cluster retrains
 and re-evaluates that cluster only. `force` names stages to redo anyway (`all` for every one).
 
-`check` (CI) gates the routing config: when a cluster that passed its evaluation before fails now,
-the route stage does not run, the previous `routing.yaml` stays as it was, and `gate` says why.
+`check` (CI) gates the routing config: when the new logs drift beyond the configured limits
+(checked with the current router before anything is re-analysed), or a cluster that is routed or
+passed its evaluation before fails now, the route stage does not run, the previous `routing.yaml`
+stays as it was, and `gate` says why.
 
 `ci_matrix` lists the clusters whose adapter is missing or stale, as a CI job matrix.
 """
@@ -59,6 +61,9 @@ def run(params: RunParams, progress: ProgressFn = no_progress, log: LogFn = lamb
     """Run the selected stages in order; returns per stage its summary and what changed."""
     workspace = Workspace(params.out)
     results: dict[str, Any] = {}
+    if params.check and (workspace.stage_dir("routing") / "router.json").exists():
+        results["drift"] = _drift(params, workspace, progress)  # the new logs against today's router
+        log("drift", results["drift"]["line"])
     clusters: list[str] | None = None  # the clusters the previous stage left to work on
     for stage in STAGES:
         if stage not in params.stages:
@@ -75,8 +80,24 @@ def run(params: RunParams, progress: ProgressFn = no_progress, log: LogFn = lamb
         clusters = result.get("clusters_next", clusters)
         if result.get("stop"):
             break
+    drift_exceeded = bool((results.get("drift") or {}).get("exceeded"))
     return {"out": str(workspace.root), "stages": results, "changes": _changes(results),
-            "gate": results.get("gate"), "check_failed": bool(results.get("gate"))}
+            "gate": results.get("gate"), "check_failed": bool(results.get("gate")), "drift_exceeded": drift_exceeded}
+
+
+def _drift(params: RunParams, workspace: Workspace, progress: ProgressFn) -> dict[str, Any]:
+    from migrate import drift
+    from migrate.ingest import IngestParams, resolve_paths
+
+    config = params.config
+    paths = resolve_paths([Path(p) for p in config.inputs])
+    report = drift.run(drift.DriftParams(out=workspace.root, logs=IngestParams(paths=paths, format=config.format),
+                                         scrub=config.curate.scrub, **config.drift.model_dump()), progress)
+    share = report["abstain"]["share"]
+    line = f"{report['calls']:,} calls: {share:.1%} unknown to the router"
+    line += ("; exceeded: " + "; ".join(report["reasons"])) if report.get("exceeded") else "; within the limits"
+    return {"status": "ran", "exceeded": bool(report.get("exceeded")), "reasons": report.get("reasons", []),
+            "line": line}
 
 
 # -- stages -------------------------------------------------------------------------------------
@@ -209,6 +230,8 @@ def gate(results: dict[str, Any], workspace: Workspace) -> str | None:
     specialist in the current routing config, or that passed before, fails its evaluation now."""
     evaluation = results.get("evaluate") or {}
     reasons = []
+    if (results.get("drift") or {}).get("exceeded"):
+        reasons.append("drift beyond the limits: " + "; ".join(results["drift"]["reasons"]))
     if evaluation.get("regressions"):
         reasons.append("evaluation regressed: " + ", ".join(evaluation["regressions"]))
     routed = routed_clusters(workspace)

@@ -250,3 +250,78 @@ def print_run(summary: dict[str, Any], console: Console) -> None:
     if summary.get("gate"):
         console.print(f"[red]check failed:[/] {summary['gate']}; the previous routing config was kept", highlight=False)
     console.print(f"workspace: {summary['out']}", highlight=False)
+
+
+def print_drift(report: dict[str, Any], console: Console) -> None:
+    """`slm-migrate drift`: abstentions, share changes, moved inputs, candidate clusters, verdict."""
+    pct = lambda v: f"{v:.1%}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+    abstain = report["abstain"]
+    style = "red" if abstain["exceeded"] else "green"
+    console.print(f"{report['calls']:,} new calls: the router abstains on [{style}]{pct(abstain['share'])}[/] "
+                  f"(limit {pct(report['limits']['max_abstain_share'])}); {pct(abstain['unknown_share'])} match no "
+                  f"cluster (analysis: {pct(abstain['analysis_outlier_share'])} outliers)", highlight=False)
+    if abstain["by_reason"]:
+        console.print("  " + ", ".join(f"{r} {v['calls']:,}" for r, v in abstain["by_reason"].items()),
+                      highlight=False)
+    table = Table(title="Share of calls", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("cluster", "status", "analysis", "new", "change", "near", "inputs"):
+        table.add_column(column, justify="left" if column in ("cluster", "status", "inputs") else "right",
+                         no_wrap=True)
+    moved = {m["id"]: m for m in report["moved"]}
+    for c in report["clusters"]:
+        change = f"{c['change'] * 100:+.1f} pts"
+        table.add_row(c["id"], c["status"], pct(c["analysis_share"]), pct(c["share"]),
+                      f"[red]{change}[/]" if c["exceeded"] else change, f"{c['near_calls']:,}",
+                      ("[red]moved[/]" if moved[c["id"]]["counts"] else "[yellow]moved[/]") if c["id"] in moved
+                      else "-")
+    console.print(table)
+    for m in report["moved"]:
+        console.print(f"[yellow]{m['id']} inputs moved:[/] {escape('; '.join(m['what']))}", highlight=False)
+    for c in report["candidates"]["candidates"]:
+        context = (c["resembles"].get("context") or {}).get("cluster")
+        console.print(f"[cyan]candidate {c['id']}:[/] {c['size']:,} calls ({pct(c['calls_share'])}), "
+                      f"{escape(c['name'])}" + (f" — its context matches {context}" if context else ""),
+                      highlight=False)
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if report["exceeded"]:
+        for reason in report["reasons"]:
+            console.print(f"[red]exceeded:[/] {escape(reason)}", highlight=False)
+    else:
+        console.print("[green]within the limits[/]", highlight=False)
+    console.print(f"report: {escape(report['report']['markdown'])}  ({report['seconds']:.1f} s)", highlight=False)
+
+
+def print_status(status: dict[str, Any], console: Console) -> None:
+    """`slm-migrate status`: one row per cluster, then what is stale and the commands to run."""
+    table = Table(title=f"Workspace {escape(status['out'])}", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("cluster", "recommendation", "data", "adapter", "evaluation", "routed", "state"):
+        table.add_column(column, no_wrap=True)
+    for c in status["clusters"]:
+        data = c["dataset"]
+        adapter = c["adapter"]
+        evaluation = c["evaluation"]
+        if evaluation["present"]:
+            value = evaluation.get("value")
+            shown = f"{evaluation.get('metric')} {value:.3g}" if isinstance(value, (int, float)) else "-"
+            verdict = f"[green]pass[/] {shown}" if evaluation.get("passed") else f"[yellow]fail[/] {shown}"
+        else:
+            verdict = "-"
+        routed = "[green]slm[/]" if c["routing"]["routed"] else (c["routing"]["status"] or "-")
+        state = "[red]stale[/]" if c["stale"] else f"[green]fresh[/] ({c['stage']})"
+        table.add_row(
+            c["id"], c["recommendation"] or "-",
+            (data["fingerprint"] or data["key"] or "")[7:19] if data["built"] else "-",
+            escape(f"{adapter['recipe'] or adapter['base_model'] or '?'}") if adapter["present"] else "-",
+            verdict, routed, state,
+        )
+    console.print(table)
+    for c in status["clusters"]:
+        for reason in c["stale_reasons"]:
+            console.print(f"[red]{c['id']} stale:[/] {escape(reason)}", highlight=False)
+    drift = status.get("drift")
+    if drift:
+        verdict = "[red]exceeded[/]" if drift["exceeded"] else "[green]within the limits[/]"
+        console.print(f"last drift check ({drift['checked_at']}): {verdict}, {drift['calls']:,} calls", highlight=False)
+    for command in status["next"]:
+        console.print(f"next: {escape(command)}", highlight=False)

@@ -112,3 +112,15 @@ def test_bad_configs_name_the_key_and_the_file(tmp_path):
     assert "config file not found" in invoke("run", "--config", str(tmp_path / "missing.yaml"), code=2)
     path.write_text(f"inputs: [{SAMPLE_LOGS}/*.jsonl.gz]\n")
     assert "unknown stage" in invoke("run", "--config", str(path), "--stages", "analyse", code=2)
+
+
+@pytest.mark.train
+def test_check_keeps_the_routing_config_when_the_logs_drift(ran):
+    root, out = ran
+    before = (out / "routing" / "routing.yaml").read_bytes()
+    strict = root / "drift.yaml"
+    strict.write_text((root / "lenient.yaml").read_text() + "drift:\n  max_abstain_share: 0.0\n")
+    output = invoke("run", "--config", str(strict), "--threads", "1", "--check", code=5)
+    assert "drift beyond the limits" in output
+    assert (out / "routing" / "routing.yaml").read_bytes() == before
+    assert (out / "drift" / "report.json").exists()

@@ -16,7 +16,7 @@ from migrate.cli import app
 from conftest import ROOT
 
 README = ROOT / "README.md"
-COMMANDS = [[], ["analyze"], ["curate"], ["datasets"], ["finetune"], ["evaluate"], ["route"], ["route", "build"], ["route", "test"], ["init"], ["run"], ["ci-matrix"], ["env"]]
+COMMANDS = [[], ["analyze"], ["curate"], ["datasets"], ["finetune"], ["evaluate"], ["route"], ["route", "build"], ["route", "test"], ["init"], ["run"], ["ci-matrix"], ["drift"], ["status"], ["env"]]
 BLOCK = re.compile(r"(<!-- help:(?P<name>[\w-]+) -->\n```text\n)(?P<body>.*?)(```\n<!-- /help -->)", re.S)
 
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
 from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,19 +104,6 @@ def run_size(calls: int, workdir: Path, seed: int, mode: str) -> dict:
         "ari": round(ari(Path(f"{log}.labels.jsonl"), out / "analysis" / "assignments.jsonl"), 4),
         "generate_seconds": round(gen_seconds, 1),
     }
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
 
 
 def write_results(path: Path, rows: list[dict]) -> None:

@@ -45,6 +45,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
+
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = ROOT / "bench" / "plain_trl.py"
 RECIPE = ROOT / "recipes" / "tiny-local.yaml"
@@ -167,21 +169,6 @@ def summarise(rows: list[dict], steps: int) -> dict:
                            for a, b in zip(ours, plain)),
         "load_1min": [min(r["load_1min_before"] for r in rows), max(r["load_1min_before"] for r in rows)],
     }
-
-
-def machine() -> str:
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
 
 
 def versions() -> str:

@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one request at a time: BLAS thr
 
 import numpy as np
 import orjson
+from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -98,19 +98,6 @@ def latencies(router, requests: list[dict], passes: int, cold: bool) -> tuple[np
             wall.append(w1 - w0)
             cpu.append(c1 - c0)
     return np.array(wall) / 1e3, np.array(cpu) / 1e3
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
 
 
 def percentiles(values: np.ndarray) -> dict[str, float]:

@@ -124,3 +124,31 @@ def test_check_keeps_the_routing_config_when_the_logs_drift(ran):
     assert "drift beyond the limits" in output
     assert (out / "routing" / "routing.yaml").read_bytes() == before
     assert (out / "drift" / "report.json").exists()
+
+
+@pytest.mark.train
+def test_new_calls_of_one_subtask_retrain_only_that_cluster(analyzed_sample, tmp_path):
+    out = copy_workspace(analyzed_sample[0], tmp_path / "ws")
+    two = config(tmp_path, out).read_text().replace("clusters: [c01]", "clusters: [c01, c05]")
+    path = tmp_path / "two.yaml"
+    path.write_text(two)
+    invoke("run", "--config", str(path), "--threads", "1")
+    # a new day's log: more calls of the c05 subtask (its curated calls, each with a new request)
+    assigned = {json.loads(line)["id"]: json.loads(line)["cluster"]
+                for line in (out / "analysis" / "assignments.jsonl").read_text().splitlines()}
+    rows = [json.loads(line) for line in (out / "curate" / "records.jsonl").read_text().splitlines()]
+    extra = tmp_path / "more.jsonl"
+    with extra.open("w") as handle:
+        for row in [r for r in rows if assigned.get(r["id"]) == "c05"][:80]:
+            messages = [dict(m) for m in row["messages"]]
+            messages[-1]["content"] = (messages[-1]["content"] or "") + " Sent again today, please check."
+            handle.write(json.dumps({"messages": [*messages, row["response"]], "tools": row["tools"]}) + "\n")
+    data = yaml.safe_load(two.split("\ndatasets:")[0])
+    path.write_text(yaml.safe_dump({**data, "inputs": [*data["inputs"], str(extra)]}) + "datasets:" + two.split("\ndatasets:")[1])
+    output = invoke("run", "--config", str(path), "--threads", "1", "--json")
+    stages = json.loads(output[output.index("{"):output.rindex("}") + 1])["stages"]
+    assert stages["analyze"]["status"] == "ran"
+    assert stages["datasets"]["clusters"] == {"c01": "unchanged", "c05": "built"}
+    assert stages["finetune"]["clusters"] == {"c01": "unchanged", "c05": "trained"}
+    clusters = json.loads((out / "analysis" / "clusters.json").read_text())
+    assert set(clusters["identity"]["kept"]) >= {"c01", "c05"} and not clusters["vanished"]

@@ -1,8 +1,8 @@
 """Where the base model of a recipe comes from, checked before any training starts.
 
-- `tiny-local`: built offline from the workspace's texts (`tiny.build_tiny_base`) and cached
-  under `cache_dir` by a hash of the texts, the tiny parameters and the seed, so every cluster of
-  a run (and every rerun) shares one base.
+- `tiny-local`: built offline from the workspace's texts (`tiny.build_tiny_base`) on first use
+  and cached under `cache_dir` by a hash of the tiny parameters and the seed, so every cluster of
+  a run (and every rerun, and every CI job) shares one base.
 - an existing local folder: used as is (it must hold a `config.json`).
 - a `.gguf` file, or `pkg:package/file.gguf` inside an installed package: converted once into a
   cached Hugging Face folder (`migrate.finetune.gguf`).
@@ -42,7 +42,7 @@ def resolve_base(
     """
     name = recipe.base_model
     if name == TINY_LOCAL:
-        return resolve_tiny(recipe, workspace_texts_fn(), Path(cache_dir), progress=progress)
+        return resolve_tiny(recipe, workspace_texts_fn, Path(cache_dir), progress=progress)
     if is_gguf(name):  # a .gguf file or pkg:package/file.gguf: converted once, cached
         with process_state().main_process_first():
             return resolve_gguf(name, progress=progress or no_progress)
@@ -78,28 +78,28 @@ def resolve_hub_id(repo_id: str, *, allow_download: bool | None = None) -> str:
     )
 
 
-def tiny_cache_key(recipe: Recipe, texts: list[str]) -> str:
-    """Hash of what the tiny base depends on: its parameters, the seed and the texts (in order)."""
-    digest = hashlib.sha256()
+def tiny_cache_key(recipe: Recipe) -> str:
+    """Hash of what identifies the tiny base: its parameters and the seed. Not the texts: the base
+    is built once per workspace cache from the data of that day and then kept, so that new data in
+    one cluster retrains that cluster's adapter only, not every adapter over a new base (delete
+    `DIR/cache/base/` to rebuild it from today's data)."""
     params = recipe.tiny.model_dump(mode="json") if recipe.tiny else {}
-    digest.update(json.dumps({"tiny": params, "seed": recipe.seed}, sort_keys=True).encode("utf-8"))
-    for text in texts:
-        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
-    return digest.hexdigest()[:16]
+    payload = json.dumps({"tiny": params, "seed": recipe.seed}, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def resolve_tiny(recipe: Recipe, texts: Iterable[str], cache_dir: Path, *,
+def resolve_tiny(recipe: Recipe, texts: Iterable[str] | Callable[[], Iterable[str]], cache_dir: Path, *,
                  progress: ProgressFn | None = None) -> Path:
-    """The cached tiny base for these texts and parameters, built on first use."""
+    """The cached tiny base for these parameters; built from `texts` (read only then) on first use."""
     from migrate.finetune.tiny import build_tiny_base
 
-    texts = list(texts)
-    folder = cache_dir / f"tiny-local-{tiny_cache_key(recipe, texts)}"
+    folder = cache_dir / f"tiny-local-{tiny_cache_key(recipe)}"
     assert recipe.tiny is not None  # set by the Recipe validator for tiny-local
     # Under `accelerate launch` the main process builds; the others then find it cached.
     with process_state().main_process_first():
         if not (folder / "config.json").exists():
-            build_tiny_base(texts, folder, recipe.tiny, seed=recipe.seed, progress=progress)
+            corpus = list(texts() if callable(texts) else texts)
+            build_tiny_base(corpus, folder, recipe.tiny, seed=recipe.seed, progress=progress)
     return folder
 
 

@@ -181,8 +181,21 @@ def _evaluate(params: RunParams, workspace: Workspace, clusters: list[str] | Non
     out = {"status": "ran", "clusters": {c["id"]: ("pass" if c.get("passed") else c["status"] if c["status"] == "failed"
                                                    else "fail") for c in result["clusters"]},
            "regressions": result["regressions"], "line": line,
-           "failed": [c["id"] for c in result["clusters"] if c["status"] == "failed"]}
+           "failed": [c["id"] for c in result["clusters"] if c["status"] == "failed"],
+           "scores": _scores(workspace, [c["id"] for c in result["clusters"] if c["status"] != "failed"])}
     return out
+
+
+def _scores(workspace: Workspace, clusters: list[str]) -> dict[str, dict[str, Any]]:
+    """Per cluster, the deciding metric of each model (base zero-shot, base few-shot, specialist)."""
+    scores = {}
+    for cluster in clusters:
+        record = json.loads((workspace.stage_dir("eval") / f"{cluster}.json").read_text(encoding="utf-8"))
+        models = record.get("models", {})
+        scores[cluster] = {"metric": record["metric"], "threshold": record["threshold"],
+                           **{m: models.get(m, {}).get(record["metric"]) for m in
+                              ("base_zero_shot", "base_few_shot", "specialist")}}
+    return scores
 
 
 def _route(params: RunParams, workspace: Workspace, _clusters, progress: ProgressFn) -> dict[str, Any]:

@@ -243,10 +243,20 @@ def print_run(summary: dict[str, Any], console: Console) -> None:
             table.add_column(column, no_wrap=True)
         style = {"built": "green", "trained": "green", "pass": "green", "slm": "green", "fail": "yellow",
                  "too_small": "yellow", "failed": "red", "llm": "dim"}
+        scores = (summary["stages"].get("evaluate") or {}).get("scores") or {}
         for row in changes:
             cells = [row.get(stage, "-") for stage in ("datasets", "finetune", "evaluate", "route")]
-            table.add_row(row["cluster"], *(f"[{style.get(c, '')}]{c}[/]" if style.get(c) else c for c in cells))
+            cells = [f"[{style.get(c, '')}]{c}[/]" if style.get(c) else c for c in cells]
+            score = scores.get(row["cluster"])
+            if score:  # base zero-shot / few-shot -> specialist, on the deciding metric
+                fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+                cells[2] = (f"{cells[2]} {score['metric']} {fmt(score['base_zero_shot'])} / "
+                            f"{fmt(score['base_few_shot'])} -> {fmt(score['specialist'])}")
+            table.add_row(row["cluster"], *cells)
         console.print(table)
+        if scores:
+            console.print("evaluation: the deciding metric of base zero-shot / base few-shot -> specialist, "
+                          "on held-out test calls", highlight=False)
     if summary.get("gate"):
         console.print(f"[red]check failed:[/] {summary['gate']}; the previous routing config was kept", highlight=False)
     console.print(f"workspace: {summary['out']}", highlight=False)

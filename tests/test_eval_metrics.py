@@ -57,6 +57,9 @@ def test_broken_calls_are_flagged_not_dropped():
     broken = said('<tool_call>{"name": "refund", "arguments": {"order_id": "A1", </tool_call>')
     assert broken["tool_calls"][0]["name"] == "refund" and "not valid JSON" in broken["parse_error"]
     assert said('{"name": "refund", "arguments": {')["parse_error"] == "bare tool call is not valid JSON"
+    # what a barely trained model writes: raw control characters inside the name, broken JSON
+    garbled = said('<tool_call>{"name": "ref\tund\x01", "arguments": {"order</tool_call>')
+    assert garbled["tool_calls"][0]["name"] == "ref\tund\x01" and "not valid JSON" in garbled["parse_error"]
     # a JSON answer with a `name` key is content when no tools were offered
     answer = said('{"name": "Ada", "arguments": []}', tools=False)
     assert answer["tool_calls"] == [] and answer["content"].startswith("{")

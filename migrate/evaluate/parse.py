@@ -121,10 +121,19 @@ def _call_from_text(body: str) -> tuple[dict[str, Any] | None, str | None]:
         if not name:
             return None, f"unreadable tool call ({exc.msg})"
         raw = body.split('"arguments"', 1)[1].lstrip(" :") if '"arguments"' in body else ""
-        return {"name": json.loads(f'"{name.group(1)}"'), "arguments": raw}, f"tool call is not valid JSON ({exc.msg})"
+        return {"name": _json_string(name.group(1)), "arguments": raw}, f"tool call is not valid JSON ({exc.msg})"
     if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
         return None, "tool call without a name"
     return _normalise_call(obj), None
+
+
+def _json_string(body: str) -> str:
+    """The text of a JSON string literal's body; as written when it is not valid JSON (a model's
+    output may hold raw control characters or broken escapes)."""
+    try:
+        return json.loads(f'"{body}"')
+    except json.JSONDecodeError:
+        return body
 
 
 def _bare_calls(text: str) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ demo: $(STAMP)
 demo-real: $(STAMP)
 	$(BIN)/slm-migrate run --config sample_logs/demo.yaml --out $(OUT)-real
 
-## make test: set up, then run the test suite (offline, ~1 minute)
+## make test: set up, then run the test suite (offline, ~4 minutes on 2 cores)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

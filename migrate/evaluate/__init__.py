@@ -36,7 +36,13 @@ from migrate import __version__
 from migrate.errors import MigrateError
 from migrate.evaluate.metrics import METRICS, family
 from migrate.progress import ProgressFn, no_progress
-from migrate.workspace import Workspace, sha256_file, write_json
+from migrate.workspace import (
+    Workspace,
+    read_json_object,
+    select_clusters,
+    sha256_file,
+    write_json,
+)
 
 __all__ = ["EvaluateConfig", "EvaluateParams", "Threshold", "Thresholds", "run"]
 
@@ -147,7 +153,7 @@ def run(params: EvaluateParams, progress: ProgressFn = no_progress) -> dict[str,
             info = infos.get(cluster, {"id": cluster})
             dataset_dir = workspace.stage_dir("datasets") / cluster
             path = eval_dir / f"{cluster}.json"
-            previous = _read_json(path)
+            previous = read_json_object(path)
             row: dict[str, Any] = {"id": cluster, "name": info.get("name"), "path": str(path)}
             try:
                 key = _key(params, available[cluster], dataset_fingerprint(dataset_dir))
@@ -175,7 +181,7 @@ def run(params: EvaluateParams, progress: ProgressFn = no_progress) -> dict[str,
         backend.close()
 
     # the report covers every cluster with a specialist and a record, evaluated in this run or before
-    records = [r for r in (_read_json(eval_dir / f"{c}.json") for c in available) if r and "cluster" in r]
+    records = [r for r in (read_json_object(eval_dir / f"{c}.json") for c in available) if r and "cluster" in r]
     md_path, html_path = eval_dir / "report.md", eval_dir / "report.html"
     write_reports(records, md_path, html_path)
     workspace.record_stage(
@@ -202,16 +208,12 @@ def available_specialists(workspace: Workspace) -> dict[str, Path]:
 
 
 def _select(workspace: Workspace, available: dict[str, Path], wanted: list[str] | None) -> list[str]:
-    if wanted is None:
-        return list(available)
-    missing = [c for c in dict.fromkeys(wanted) if c not in available]
-    if missing:
-        raise MigrateError(
-            f"no specialist for cluster {', '.join(map(repr, missing))} in {workspace.stage_dir('specialists')}",
-            hint=f"train it with `slm-migrate finetune --out {workspace.root} --clusters {','.join(missing)}` "
-            f"(specialists present: {', '.join(available)})",
-        )
-    return list(dict.fromkeys(wanted))
+    return select_clusters(
+        available, wanted,
+        lambda ids: f"no specialist for cluster {', '.join(map(repr, ids))} in {workspace.stage_dir('specialists')}",
+        lambda ids: f"train it with `slm-migrate finetune --out {workspace.root} --clusters {','.join(ids)}` "
+        f"(specialists present: {', '.join(available)})",
+    )
 
 
 def _read_clusters(workspace: Workspace) -> dict[str, dict[str, Any]]:
@@ -246,9 +248,3 @@ def _key(params: EvaluateParams, specialist: Path, dataset: str) -> dict[str, An
             "params": params.model_dump(mode="json", include=fields), "tool_version": __version__}
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None

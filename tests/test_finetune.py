@@ -207,6 +207,49 @@ def test_cuda_only_options_are_refused_on_cpu(tiny_base, dataset_dir, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_bf16_is_refused_where_it_is_not_native(monkeypatch):
+    from migrate.finetune import hardware
+
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: False)
+    with pytest.raises(MigrateError, match="precision: bf16") as info:
+        hardware.check_hardware(tiny_recipe(precision="bf16"))
+    assert "precision=fp32" in info.value.hint
+    assert hardware.check_hardware(tiny_recipe(precision="auto")).precision == "fp32"
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: True)
+    assert hardware.check_hardware(tiny_recipe(precision="auto")).precision == "bf16"
+    assert hardware.check_hardware(tiny_recipe(precision="fp32")).precision == "fp32"
+
+
+def test_compact_lm_head_gives_the_same_loss_and_gradients(tiny_base):
+    """On CPU, TRL's fused head scores only labelled positions inside the block: same numbers."""
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from migrate.finetune.completion_head import compact_lm_head_on_cpu
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_base), dtype=torch.float32)
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "is_top1"))
+    ids = torch.randint(5, 500, (3, 40), generator=torch.Generator().manual_seed(0))
+    labels = torch.full_like(ids, -100)
+    labels[:, -4:] = ids[:, -4:]  # a 4-token answer after a 36-token prompt
+
+    def loss_and_grad():
+        model.zero_grad()
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out.loss.item(), out.entropy.sum().item(), model.lm_head.weight.grad.clone()
+
+    full = loss_and_grad()
+    with compact_lm_head_on_cpu() as found:
+        compact = loss_and_grad()
+    assert found, "TRL no longer has the switch: check trl/trainer/utils.py and completion_head.py"
+    assert compact[0] == pytest.approx(full[0], rel=1e-5) and compact[1] == pytest.approx(full[1], rel=1e-4)
+    assert torch.allclose(compact[2], full[2], atol=1e-6)
+    import trl.trainer.utils
+
+    assert trl.trainer.utils._use_triton(torch.device("cpu")) is False  # restored after the block
+
+
 def test_template_that_drops_tools_is_refused(tiny_base, dataset_dir, tmp_path):
     from migrate.finetune.train import train_adapter
 

@@ -18,6 +18,7 @@ from migrate.finetune.recipe import (
     list_recipes,
     load_recipe,
     recipe_hash,
+    train_steps,
 )
 
 SHIPPED = {
@@ -39,8 +40,12 @@ def test_every_shipped_recipe_loads(name):
     if name == "tiny-local":
         assert recipe.tiny is not None
         return
-    assert "/" in recipe.base_model  # a hub id
+    assert "/" in recipe.base_model  # a hub id or a GGUF inside a package
     assert 8 <= recipe.r <= 32 and 16 <= recipe.lora_alpha <= 32
+    if name == "smollm2-135m-local":  # sized for a CPU: a short, fast run with a high learning rate
+        assert recipe.lora_dropout == 0 and recipe.learning_rate <= 1e-3 and recipe.max_steps > 0
+        assert recipe.num_train_epochs == 1 and recipe.group_by_length
+        return
     assert 0.05 <= recipe.lora_dropout <= 0.1
     assert 1e-4 <= recipe.learning_rate <= 2e-4 and 1 <= recipe.num_train_epochs <= 3
 
@@ -154,3 +159,15 @@ def test_epochs_scale_down_for_large_datasets():
     assert epochs_for(recipe, 5_000) == 2
     assert epochs_for(recipe, 8_000) == 1.25
     assert epochs_for(recipe, 50_000) == 1
+
+
+def test_max_steps_is_a_budget_the_epochs_can_end_first():
+    recipe = Recipe(base_model="x/y", num_train_epochs=1, max_steps=150,
+                    per_device_train_batch_size=4, gradient_accumulation_steps=1)
+    assert train_steps(recipe, 791) == 150              # the budget ends a long epoch (198 steps)
+    assert train_steps(recipe, 363) == 91               # a short dataset stops after its one epoch
+    assert train_steps(recipe, 363, world_size=2) == 46  # two processes share each epoch
+    assert train_steps(recipe.model_copy(update={"max_steps": -1}), 791) == 198
+    three = recipe.model_copy(update={"num_train_epochs": 3, "gradient_accumulation_steps": 2})
+    assert train_steps(three, 100) == 38                # 3 x 100 examples / 8 per step
+    assert train_steps(recipe, 0) == 1

@@ -100,13 +100,14 @@ class LocalBackend:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from migrate.finetune.hardware import native_bf16
         from migrate.finetune.quiet import quiet_libraries
 
         with quiet_libraries():
             if self.base_path != target.base_path:
                 self.close()
                 device = self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-                bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+                bf16 = native_bf16(device)  # as `precision: auto` trains: bf16 where native
                 base = AutoModelForCausalLM.from_pretrained(target.base_path, dtype=torch.bfloat16 if bf16 else torch.float32)
                 self.model, self.base_path = base.to(device).eval(), target.base_path
             if target.cluster not in self.adapters:

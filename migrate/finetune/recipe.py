@@ -7,13 +7,15 @@ user can look any of them up in the peft/trl docs. An unknown key or a wrong typ
 
 A bare name (`tiny-local`) resolves to `recipes/<name>.yaml` at the repository root; anything
 else is read as a path. `apply_overrides` applies `--set key=value` pairs (values parsed as YAML)
-and validates the result again. `recipe_hash` is the key for skip-if-unchanged.
+and validates the result again. `recipe_hash` is the key for skip-if-unchanged. `train_steps`
+turns epochs and the `max_steps` budget into the steps a run takes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Literal
@@ -98,7 +100,10 @@ class Recipe(BaseModel):
     num_train_epochs: float = Field(
         2.0, gt=0, description="Passes over the data for small datasets; `epochs_for` scales it down."
     )
-    max_steps: int = Field(-1, ge=-1, description="Optimizer-step budget; -1 = use epochs instead.")
+    max_steps: int = Field(
+        -1, ge=-1, description="Optimizer-step budget: training stops at max_steps or after the epochs, "
+        "whichever comes first (transformers lets max_steps replace the epochs); -1 = epochs only.",
+    )
     per_device_train_batch_size: int = Field(4, gt=0, description="Examples per device per forward pass.")
     gradient_accumulation_steps: int = Field(4, gt=0, description="Forward passes per optimizer step.")
     max_length: int = Field(
@@ -113,6 +118,14 @@ class Recipe(BaseModel):
         False, description="Recompute activations to save GPU memory (CUDA only; ~20% slower)."
     )
     load_in_4bit: bool = Field(False, description="QLoRA: load the base in 4-bit NF4 (CUDA + bitsandbytes).")
+    group_by_length: bool = Field(
+        False, description="Batch examples of similar length (transformers' group_by_length sampler): "
+        "less padding, so fewer tokens per step when lengths vary.",
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 where the hardware computes it natively (a GPU with bf16, a CPU "
+        "with AVX512-BF16/AMX), else fp32; bf16 or fp32 force one (bf16 needs native support).",
+    )
     logging_steps: int = Field(10, gt=0, description="Steps between logged losses (the loss curve).")
     save_steps: int = Field(100, gt=0, description="Steps between checkpoints (what --resume restarts from).")
     tiny: TinyParams | None = Field(
@@ -234,6 +247,14 @@ def epochs_for(recipe: Recipe, n_examples: int) -> float:
         return recipe.num_train_epochs
     scaled = max(1.0, EXAMPLE_BUDGET / n_examples)
     return round(min(recipe.num_train_epochs, scaled), 2)
+
+
+def train_steps(recipe: Recipe, n_examples: int, world_size: int = 1) -> int:
+    """Optimizer steps to train on `n_examples`: the epochs of `epochs_for`, cut to `max_steps`
+    when that comes first. A step takes batch x accumulation x processes examples."""
+    per_step = recipe.per_device_train_batch_size * recipe.gradient_accumulation_steps * max(world_size, 1)
+    by_epochs = max(1, math.ceil(epochs_for(recipe, n_examples) * max(n_examples, 1) / per_step))
+    return by_epochs if recipe.max_steps < 0 else min(recipe.max_steps, by_epochs)
 
 
 def chat_template_text(recipe: Recipe) -> str | None:

@@ -22,12 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
+from common import (  # bench/common.py (scripts run as `python bench/NAME.py`)
+    machine,
+    write_block,
+)
 from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "sample_logs" / "generate.py"
-BEGIN, END = "<!-- bench:analyze:begin -->", "<!-- bench:analyze:end -->"
 
 
 def generate(path: Path, calls: int, seed: int) -> float:
@@ -108,7 +110,6 @@ def run_size(calls: int, workdir: Path, seed: int, mode: str) -> dict:
 
 def write_results(path: Path, rows: list[dict]) -> None:
     lines = [
-        BEGIN,
         f"Measured {dt.date.today().isoformat()} on {machine()}.",
         "",
         "| calls | curation | log (gz) | wall time | calls/s | peak RSS | subtasks found | outliers | ARI vs truth |",
@@ -119,12 +120,7 @@ def write_results(path: Path, rows: list[dict]) -> None:
             f"| {r['calls']:,} | {r['curation']} | {r['file_mb']} MB | {r['seconds']} s | {r['calls_per_s']:,} | "
             f"{r['peak_rss_mb']:,} MB | {r['clusters']} | {r['outliers']:,} | {r['ari']} |"
         )
-    lines.append(END)
-    block = "\n".join(lines)
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(head + block + tail)
+    write_block(path, "analyze", "\n".join(lines), "Analyze — `bench/analyze.py`")
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def main() -> None:
     from migrate.curate.dedup import Deduplicator, DedupParams
     from migrate.curate.filters import FilterParams, drop_reason
     from migrate.curate.scrub import Scrubber, ScrubParams
-    from migrate.ingest import IngestParams, Ingestor
+    from migrate.ingest import Ingestor, IngestParams
 
     started = time.perf_counter()
     records = list(Ingestor(IngestParams(paths=[args.log]), lambda row: None).records())

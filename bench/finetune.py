@@ -45,12 +45,14 @@ import sys
 import time
 from pathlib import Path
 
-from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
+from common import (  # bench/common.py (scripts run as `python bench/NAME.py`)
+    machine,
+    write_block,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = ROOT / "bench" / "plain_trl.py"
 RECIPE = ROOT / "recipes" / "tiny-local.yaml"
-BEGIN, END = "<!-- bench:finetune:begin -->", "<!-- bench:finetune:end -->"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "HF_HUB_DISABLE_TELEMETRY": "1"}
 TARGET = 1.10
@@ -188,7 +190,6 @@ def write_results(path: Path, rows: list[dict], summary: dict, cluster: str, thr
     low, high = summary["load_1min"]
     shared = " (other work shared the cores: wall times vary with it, CPU times far less)" if high > 1.5 else ""
     lines = [
-        BEGIN,
         (f"Measured {dt.date.today().isoformat()} on {machine()}; {versions()}. {threads} torch "
          f"thread per run; 1-minute load average before the runs {low}–{high}{shared}."),
         "",
@@ -211,13 +212,8 @@ def write_results(path: Path, rows: list[dict], summary: dict, cluster: str, thr
         f"CPU-time ratio {summary['cpu_ratio']:.3f}. "
         + ("Both runs reach the same training and validation loss to the last digit (same tokens, order and "
            "initialisation)." if summary["same_losses"] else "The two runs' losses differ: check the settings."),
-        END,
     ]
-    block = "\n".join(lines)
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(head + block + tail)
+    write_block(path, "finetune", "\n".join(lines), "Fine-tuning overhead — `bench/finetune.py`")
 
 
 def main() -> None:

@@ -27,10 +27,12 @@ import time
 from pathlib import Path
 
 import yaml
-from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
+from common import (  # bench/common.py (scripts run as `python bench/NAME.py`)
+    machine,
+    write_block,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- bench:quality:begin -->", "<!-- bench:quality:end -->"
 MODELS = (("base_zero_shot", "base zero-shot"), ("base_few_shot", "base few-shot"), ("specialist", "specialist"))
 
 
@@ -81,7 +83,7 @@ def ms(value) -> str:
 def table(result: list[dict], moved: dict, seconds: float | None) -> str:
     took = (f"; the pipeline took {seconds / 60:.1f} minutes" if seconds and seconds > 120
             else "; the results of an earlier run in this workspace (every stage was unchanged)")
-    lines = [BEGIN, f"Measured {dt.date.today().isoformat()} on {machine()}{took}.", "",
+    lines = [f"Measured {dt.date.today().isoformat()} on {machine()}{took}.", "",
              "| cluster | kind | metric (threshold) | base zero-shot | base few-shot | specialist | verdict | train examples / steps / time | latency p50: specialist vs teacher |",
              "|---|---|---|---:|---:|---:|---|---|---|"]
     for r in result:
@@ -93,7 +95,7 @@ def table(result: list[dict], moved: dict, seconds: float | None) -> str:
             f"{ms(r['latency_ms']['specialist'])} vs {ms(r['teacher_latency_ms'])} |"
         )
     lines += ["", f"Routed to small models: {moved.get('calls_share', 0):.1%} of calls, "
-                  f"{moved.get('cost_share', 0):.1%} of cost.", END]
+                  f"{moved.get('cost_share', 0):.1%} of cost."]
     return "\n".join(lines)
 
 
@@ -109,15 +111,8 @@ def main() -> None:
         print(json.dumps(row))
     print(json.dumps({"moved": moved, "seconds": round(seconds, 1)}))
     if args.results:
-        text = args.results.read_text()
-        block = table(result, moved, seconds)
-        if BEGIN in text:
-            head, _, rest = text.partition(BEGIN)
-            text = head + block + rest.partition(END)[2]
-        else:
-            text = text.rstrip() + "\n\n## Migration quality with a real small model — `bench/quality.py`\n\n" + block + "\n"
-        args.results.write_text(text)
-
+        write_block(args.results, "quality", table(result, moved, seconds),
+                    "Migration quality with a real small model — `bench/quality.py`")
 
 if __name__ == "__main__":
     main()

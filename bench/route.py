@@ -35,11 +35,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one request at a time: BLAS thr
 
 import numpy as np
 import orjson
-from common import machine  # bench/common.py (scripts run as `python bench/NAME.py`)
+from common import (  # bench/common.py (scripts run as `python bench/NAME.py`)
+    machine,
+    write_block,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BEGIN, END = "<!-- bench:route:begin -->", "<!-- bench:route:end -->"
 TARGET_P50_US = 200.0
 
 
@@ -151,7 +153,6 @@ def run(out: Path, passes: int) -> dict:
 
 def write_results(path: Path, r: dict) -> None:
     block = "\n".join([
-        BEGIN,
         (f"Measured {r['date']} on {r['machine']}; load average {', '.join(map(str, r['load_average']))} "
         f"(the machine is shared). {r['requests']:,} held-out requests, {r['passes']} passes."),
         "",
@@ -166,14 +167,8 @@ def write_results(path: Path, r: dict) -> None:
         f"{r['load_ms']} ms. Raw (unscrubbed) held-out requests: {r['recognised_share']:.1%} of those in a cluster "
         f"recognised, precision {r['precision_vs_analysis']:.2%} against the analysis; decisions "
         + ", ".join(f"{k} {v:,}" for k, v in r["decisions"].items()) + ".",
-        END,
     ])
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN not in text:
-        text = text.rstrip("\n") + "\n\n## Router decisions — `bench/route.py`\n\n" + BEGIN + "\n" + END + "\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(head + block + tail)
+    write_block(path, "route", block, "Router decisions — `bench/route.py`")
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ a fresh process through `migrate.finetune.train.train_adapter`, cumulatively:
 5. + `group_by_length: true`.
 
 Reported per configuration: seconds per step and training tokens/s (real tokens, padding not
-counted; TRL's own count), over the same number of steps from the same data. Also, for the whole
+counted; TRL's own count), over the same number of steps from the same data. Grouped batches
+start with the longest examples, so their steps hold more tokens: compare tokens/s, not s/step. Also, for the whole
 train split, the share of computed tokens that is padding with random and with length-grouped
 batches (computed, not timed). Set-up (reused when present): `analyze` and `datasets --recipe
 smollm2-135m-local` into bench/out/train-speed.
@@ -107,15 +108,15 @@ def padding_shares(dataset: Path, batch: int, seed: int = 0) -> dict[str, float]
 
 
 def table(rows: list[dict], padding: dict[str, float], steps: int, cluster: str) -> str:
-    first = rows[0]["train_seconds"] / rows[0]["steps"]
+    first = rows[0]["tokens_per_second"]
     lines = [f"Measured {dt.date.today().isoformat()} on {machine()}; {steps} LoRA steps of 4 examples "
              f"on {cluster}, each configuration a fresh process, cumulative top to bottom.", "",
-             "| configuration | s / step | training tokens/s | speed-up | validation loss |",
+             "| configuration | s / step | training tokens/s | speed-up (tokens/s) | validation loss |",
              "|---|---:|---:|---:|---:|"]
     for row in rows:
         per_step = row["train_seconds"] / row["steps"]
         lines.append(f"| {row['label']} | {per_step:.2f} | {row['tokens_per_second']:,.0f} | "
-                     f"{first / per_step:.2f}x | {row['eval_loss']:.3f} |")
+                     f"{row['tokens_per_second'] / first:.2f}x | {row['eval_loss']:.3f} |")
     lines += ["", f"Padding in the computed tokens of one epoch of {cluster}'s train split at batch 4: "
                   f"{padding['random']:.0%} with random batches, {padding['grouped']:.0%} grouped by length."]
     return "\n".join(lines)

@@ -7,8 +7,14 @@ import os
 for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(key, "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# converted GGUF models are cached per user; tests use a throw-away cache
-os.environ.setdefault("SLM_MIGRATE_CACHE", __import__("tempfile").mkdtemp(prefix="slm-migrate-cache-"))
+# converted GGUF models are cached per user; tests use a throw-away cache, removed at exit
+if "SLM_MIGRATE_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["SLM_MIGRATE_CACHE"] = tempfile.mkdtemp(prefix="slm-migrate-cache-")
+    atexit.register(shutil.rmtree, os.environ["SLM_MIGRATE_CACHE"], ignore_errors=True)
 
 from pathlib import Path  # noqa: E402
 

@@ -87,19 +87,31 @@ def params(out: Path, **changes) -> EvaluateParams:
     return EvaluateParams(out=out, **{"limit": 4, "max_new_tokens": 6, "few_shot": 1, "batch_size": 3, **changes})
 
 
+def test_local_backend_generates_in_the_precision_the_specialist_trained_in(workspace):
+    base = json.loads((workspace / "specialists" / "c01" / "metrics.json").read_text())["base_path"]
+    adapter = workspace / "specialists" / "c01" / "adapter"
+    backend = LocalBackend(BackendOptions(device="cpu"))
+    for precision, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        backend.prepare(Target("c01", adapter, base, "tiny-local", precision=precision))
+        assert backend.base_key == (base, precision == "bf16")
+        assert next(backend.model.parameters()).dtype == dtype
+
+
 def test_local_backend_switches_adapters_over_one_base(workspace):
     """Each adapter's answers (and logits) through the shared multi-adapter model equal those of a
     model loaded with that adapter alone; with the adapter disabled, those of the plain base."""
     from migrate.finetune.generate import generate, load_specialist
 
-    base = json.loads((workspace / "specialists" / "c01" / "metrics.json").read_text())["base_path"]
+    metrics = json.loads((workspace / "specialists" / "c01" / "metrics.json").read_text())
+    base, precision = metrics["base_path"], metrics["precision"]
+    assert precision == "fp32"  # tiny-local pins it: generation must follow what training used
     chats = [Chat(label_row(40)["messages"][:-1]), Chat(tool_row(41)["messages"][:-1], TOOLS)]
     backend = LocalBackend(BackendOptions(device="cpu"))
     logits = {}
     for cluster in ("c01", "c02", "c01"):
         adapter = workspace / "specialists" / cluster / "adapter"
         for use_adapter in (True, False):
-            target = Target(cluster, adapter, base, "tiny-local", use_adapter=use_adapter)
+            target = Target(cluster, adapter, base, "tiny-local", use_adapter=use_adapter, precision=precision)
             answers = backend.generate(target, chats, max_new_tokens=6, batch_size=2)
             alone = load_specialist(base, adapter if use_adapter else None)
             expected = [generate(base, None, c.messages, c.tools, max_new_tokens=6, loaded=alone) for c in chats]
@@ -111,7 +123,7 @@ def test_local_backend_switches_adapters_over_one_base(workspace):
                 shared = _logits(backend, ids, use_adapter)
                 assert torch.allclose(shared, alone[0](ids).logits, atol=1e-5)
             logits[(cluster, use_adapter)] = shared
-    assert backend.base_path == base and backend.adapters == {"c01", "c02"}  # one base, two adapters
+    assert backend.base_key == (base, False) and backend.adapters == {"c01", "c02"}  # one base, two adapters
     assert torch.equal(logits[("c01", False)], logits[("c02", False)])
     assert not torch.allclose(logits[("c01", True)], logits[("c02", True)])  # the adapters differ
     assert not torch.allclose(logits[("c01", True)], logits[("c01", False)])

@@ -235,7 +235,7 @@ def _target(workspace: Workspace, cluster: str, folder: Path) -> Any:
     if not Path(base_path).exists() and moved.exists():
         base_path = str(moved.resolve())
     return Target(cluster=cluster, adapter=(folder / "adapter").resolve(), base_path=base_path,
-                  base_model=str(metrics.get("base_model") or base_path))
+                  base_model=str(metrics.get("base_model") or base_path), precision=metrics.get("precision"))
 
 
 def _key(params: EvaluateParams, specialist: Path, dataset: str) -> dict[str, Any]:

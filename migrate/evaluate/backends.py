@@ -41,6 +41,7 @@ class Target:
     base_path: str
     base_model: str
     use_adapter: bool = True
+    precision: str | None = None  # what the specialist trained in ("bf16"/"fp32"); None: bf16 where native
 
 
 @dataclass
@@ -87,12 +88,12 @@ class LocalBackend:
     def __init__(self, options: BackendOptions):
         self.options = options
         self.model: Any = None
-        self.base_path: str | None = None
+        self.base_key: tuple[str, bool] | None = None  # (base path, bf16) of the loaded model
         self.adapters: set[str] = set()
         self.tokenizers: dict[str, Any] = {}
 
     def close(self) -> None:
-        self.model, self.base_path, self.adapters, self.tokenizers = None, None, set(), {}
+        self.model, self.base_key, self.adapters, self.tokenizers = None, None, set(), {}
 
     def prepare(self, target: Target) -> Any:
         """Load the base if it changed, add the cluster's adapter if new; the tokenizer to use."""
@@ -104,12 +105,13 @@ class LocalBackend:
         from migrate.finetune.quiet import quiet_libraries
 
         with quiet_libraries():
-            if self.base_path != target.base_path:
+            device = self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            # the precision the specialist trained in, so that answers match training; else as `auto`
+            bf16 = target.precision == "bf16" if target.precision else native_bf16(device)
+            if self.base_key != (target.base_path, bf16):
                 self.close()
-                device = self.options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-                bf16 = native_bf16(device)  # as `precision: auto` trains: bf16 where native
                 base = AutoModelForCausalLM.from_pretrained(target.base_path, dtype=torch.bfloat16 if bf16 else torch.float32)
-                self.model, self.base_path = base.to(device).eval(), target.base_path
+                self.model, self.base_key = base.to(device).eval(), (target.base_path, bf16)
             if target.cluster not in self.adapters:
                 if isinstance(self.model, PeftModel):
                     self.model.load_adapter(str(target.adapter), adapter_name=target.cluster)

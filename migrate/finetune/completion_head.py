@@ -6,7 +6,7 @@ whose label is not -100 ("compact") or every position. It chooses compact only w
 like Neuron. In eager PyTorch on a CPU nothing recompiles, and scoring every position wastes most
 of the head: with completion-only loss, a ~200-token prompt with a 4-token answer sends ~50x more
 rows through a 49k-vocabulary projection (forward and backward) than the loss uses. Measured here
-on SmolLM2-135M: 9.2 s -> 5.2 s per step of 4 examples, the same loss (bench/RESULTS.md).
+on SmolLM2-135M: 8.8 s -> 4.9 s per step of 4 examples, the same loss (bench/RESULTS.md).
 
 `compact_lm_head_on_cpu()` makes TRL take its compact path on CPU devices for the duration of a
 `with` block and leaves every other device as TRL decides. TRL computes the identical loss either

@@ -3,8 +3,8 @@
 `precision` in a recipe: `auto` (default) picks bf16 where the hardware computes it natively (a
 CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX instructions) and fp32 elsewhere; `bf16` and
 `fp32` force one, and `bf16` is refused on hardware without native bf16, where it would be slower
-than fp32. On this project's 2-core CPU (AVX512-BF16) a LoRA step of SmolLM2-135M is ~1.5x faster
-in bf16 than in fp32 (bench/RESULTS.md).
+than fp32. On this project's 2-core CPU (AVX512-BF16) a LoRA step of SmolLM2-135M is ~1.4x faster
+in bf16 than in fp32 (bench/RESULTS.md, "Training speed on a CPU").
 
 QLoRA (`load_in_4bit`) and gradient checkpointing need CUDA and are refused without it, before
 anything is loaded.
@@ -43,6 +43,8 @@ def native_bf16(device: str) -> bool:
 
     if device.startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device != "cpu":
+        return False  # other accelerators: fp32 unless a recipe asks otherwise
     try:  # oneDNN's own check: AVX512-BF16 or AMX (torch's CPU matmuls in bf16 go through oneDNN)
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

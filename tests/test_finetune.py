@@ -220,6 +220,17 @@ def test_bf16_is_refused_where_it_is_not_native(monkeypatch):
     assert hardware.check_hardware(tiny_recipe(precision="fp32")).precision == "fp32"
 
 
+def test_recipe_settings_reach_the_trainer(tmp_path):
+    """The step budget and length grouping become SFTConfig's max_steps and sampler."""
+    from migrate.finetune.hardware import Hardware
+    from migrate.finetune.train import sft_config
+
+    cpu = Hardware(cuda=False, bf16=False)
+    grouped = sft_config(tiny_recipe(group_by_length=True), tmp_path, cpu, 91, has_eval=False)
+    assert grouped.max_steps == 91 and grouped.train_sampling_strategy == "group_by_length"
+    assert sft_config(tiny_recipe(), tmp_path, cpu, 4, has_eval=False).train_sampling_strategy == "random"
+
+
 def test_compact_lm_head_gives_the_same_loss_and_gradients(tiny_base):
     """On CPU, TRL's fused head scores only labelled positions inside the block: same numbers."""
     from transformers import AutoModelForCausalLM

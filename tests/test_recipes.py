@@ -89,6 +89,13 @@ def test_wrong_type_names_file_and_key(tmp_path):
         load_recipe(path)
 
 
+def test_bad_precision_names_the_key_and_the_choices(tmp_path):
+    path = _write(tmp_path, "base_model: tiny-local\nprecision: fp16\n")
+    with pytest.raises(MigrateError, match=r"x\.yaml: bad recipe: 'precision'") as info:
+        load_recipe(path)
+    assert "bf16" in info.value.message and "fp32" in info.value.message
+
+
 def test_nested_unknown_key_is_dotted(tmp_path):
     path = _write(tmp_path, "base_model: tiny-local\ntiny:\n  hidden: 32\n")
     with pytest.raises(MigrateError, match=r"'tiny\.hidden': unknown key"):

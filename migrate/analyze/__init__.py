@@ -159,10 +159,7 @@ def describe_clusters(
         days=days,
     )
     actions = table.action_matrix()
-    examples_by_cluster: dict[int, list[CallRecord]] = {}
-    for kept in table.examples.values():
-        for row, record in kept:
-            examples_by_cluster.setdefault(int(labels[row]), []).append(record)
+    examples_by_cluster = table.examples_by_label(labels)
     terms = naming.distinctive_terms(examples_by_cluster)
 
     indices = [i for i in [*range(int(labels.max()) + 1), OUTLIER] if (labels == i).any()]

@@ -191,6 +191,14 @@ class CallTable:
             copy=False,
         )
 
+    def examples_by_label(self, labels: np.ndarray) -> dict[int, list[CallRecord]]:
+        """The kept example records grouped by the cluster label of their call (`labels[row]`)."""
+        grouped: dict[int, list[CallRecord]] = {}
+        for kept in self.examples.values():
+            for row, record in kept:
+                grouped.setdefault(int(labels[row]), []).append(record)
+        return grouped
+
     def action_matrix(self) -> sp.csr_matrix:
         """Action tokens per call (calls x action vocabulary, ones); built once, then reused."""
         if self._actions is None or self._actions.shape[0] != len(self):

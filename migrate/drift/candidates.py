@@ -71,10 +71,7 @@ def find_candidates(abstained: AbstainedCalls, totals: Totals, min_size: int, se
         warnings.simplefilter("ignore", ConvergenceWarning)
         labels = assign_clusters(table, embed(table, params), params).labels
     actions = table.action_matrix()
-    examples: dict[int, list[CallRecord]] = {}
-    for kept in table.examples.values():
-        for row, record in kept:
-            examples.setdefault(int(labels[row]), []).append(record)
+    examples = table.examples_by_label(labels)
     terms = naming.distinctive_terms(examples)
     candidates = []
     for index in sorted(set(labels.tolist()) - {OUTLIER}):
